@@ -1,0 +1,59 @@
+"""The `axo` command line: one thin command per stage, each calling into its package."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from axo import __version__
+from axo.cli.init import init
+from axo.cli.schema import config_schema
+from axo.cli.validate import OVERRIDES_HELP, validate
+from axo.config.problems import ConfigError
+
+app = typer.Typer(
+    name="axo",
+    help="Fine-tune large language models from one Axolotl-compatible YAML file.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_OVERRIDABLE = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+app.command("validate", context_settings=_OVERRIDABLE, epilog=OVERRIDES_HELP)(validate)
+app.command("init")(init)
+app.command("config-schema")(config_schema)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"axo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks for errors."),
+) -> None:
+    if debug:
+        os.environ["AXO_DEBUG"] = "1"
+
+
+def main() -> None:
+    """Entry point: run the CLI; user mistakes end in a message and exit 1, never a traceback."""
+    try:
+        app(standalone_mode=True)
+    except ConfigError as exc:
+        if os.environ.get("AXO_DEBUG"):
+            raise
+        for problem in exc.problems:
+            typer.echo(problem.render(), err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,125 @@
+"""Rules that involve several keys: conflicts (errors that spell out the fix) and settings that would
+otherwise be silently ignored (warnings)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from axo.config.problems import Kind, Problem, Severity
+from axo.config.schema import AxoConfig
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule's verdict before it is located in the file."""
+
+    key: str
+    message: str
+    hint: str | None = None
+    severity: Severity = Severity.ERROR
+    kind: Kind = Kind.CONFLICT
+
+
+def _conflicts(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
+    found: list[Finding] = []
+    if cfg.warmup_steps is not None and cfg.warmup_ratio is not None:
+        found.append(Finding("warmup_ratio", "cannot be combined with `warmup_steps`.",
+                             "Keep one: `warmup_steps: N` (a step count) or `warmup_ratio: 0.03` (a fraction of all steps)."))
+    if cfg.val_set_size > 0 and cfg.test_datasets:
+        found.append(Finding("val_set_size", f"is {cfg.val_set_size:g} while `test_datasets` is set; "
+                             "evaluation data must come from one place.",
+                             "Remove `val_set_size` (or set it to 0) to evaluate on `test_datasets`, or remove `test_datasets`."))
+    if cfg.batch_size is not None and cfg.gradient_accumulation_steps is not None:
+        found.append(Finding("batch_size", "cannot be combined with `gradient_accumulation_steps`; each one sets the other.",
+                             "Keep `gradient_accumulation_steps` (steps per update), or keep `batch_size` "
+                             "(= micro_batch_size × gradient_accumulation_steps)."))
+    if cfg.batch_size is not None and cfg.batch_size % cfg.micro_batch_size:
+        found.append(Finding("batch_size", f"{cfg.batch_size} is not a multiple of micro_batch_size {cfg.micro_batch_size}.",
+                             "Pick a batch_size that micro_batch_size divides."))
+    if cfg.adapter == "qlora" and cfg.load_in_8bit:
+        found.append(Finding("load_in_8bit", "cannot be used with `adapter: qlora`, which trains on a 4-bit base.",
+                             "Set `load_in_8bit: false` and `load_in_4bit: true`, or use `adapter: lora` for 8-bit LoRA."))
+    elif cfg.adapter == "qlora" and not cfg.load_in_4bit:
+        found.append(Finding("adapter", "is `qlora`, which needs a 4-bit base model, but `load_in_4bit` is not true.",
+                             "Add `load_in_4bit: true`, or use `adapter: lora` to train on an unquantized base."))
+    if cfg.load_in_4bit and cfg.load_in_8bit:
+        found.append(Finding("load_in_4bit", "and `load_in_8bit` are both true.", "Pick one."))
+    if (cfg.load_in_4bit or cfg.load_in_8bit) and cfg.adapter is None:
+        bits = 4 if cfg.load_in_4bit else 8
+        found.append(Finding(f"load_in_{bits}bit", f"a {bits}-bit model cannot be fine-tuned in full.",
+                             "Add `adapter: qlora` (4-bit) or `adapter: lora`, or turn quantization off for a full fine-tune."))
+    if cfg.bf16 is True and cfg.fp16:
+        found.append(Finding("fp16", "and `bf16` are both true; training uses one precision.",
+                             "Keep `bf16: true` on Ampere or newer GPUs, `fp16: true` on older ones."))
+    if cfg.eval_steps is not None and cfg.evals_per_epoch is not None:
+        found.append(Finding("evals_per_epoch", "cannot be combined with `eval_steps`.", "Keep one of them."))
+    if cfg.save_steps is not None and cfg.saves_per_epoch is not None:
+        found.append(Finding("saves_per_epoch", "cannot be combined with `save_steps`.", "Keep one of them."))
+    if cfg.deepspeed is not None and (cfg.fsdp_version is not None or cfg.fsdp_config is not None):
+        found.append(Finding("deepspeed", "and FSDP (`fsdp_version`/`fsdp_config`) are both set; a run uses one engine.",
+                             "Remove `deepspeed` or the fsdp keys."))
+    if cfg.resume_from_checkpoint and cfg.auto_resume_from_checkpoints:
+        found.append(Finding("auto_resume_from_checkpoints", "and `resume_from_checkpoint` are both set.",
+                             "Keep `resume_from_checkpoint` for one checkpoint, or the automatic search alone."))
+    if cfg.eval_steps is not None and cfg.eval_strategy not in (None, "steps"):
+        found.append(Finding("eval_strategy", f"is `{cfg.eval_strategy}` but `eval_steps` is set.",
+                             "Set `eval_strategy: steps` or remove `eval_steps`."))
+    if cfg.save_steps is not None and cfg.save_strategy not in (None, "steps"):
+        found.append(Finding("save_strategy", f"is `{cfg.save_strategy}` but `save_steps` is set.",
+                             "Set `save_strategy: steps` or remove `save_steps`."))
+    if cfg.chat_template == "jinja" and not cfg.chat_template_jinja:
+        found.append(Finding("chat_template", "is `jinja` but `chat_template_jinja` is not set.",
+                             "Add `chat_template_jinja:` with the template text or a path to a .jinja file."))
+    for section in ("datasets", "test_datasets"):
+        for index, entry in enumerate(getattr(cfg, section) or []):
+            if entry.chat_template == "jinja" and not (entry.chat_template_jinja or cfg.chat_template_jinja):
+                found.append(Finding(f"{section}[{index}].chat_template", "is `jinja` but no `chat_template_jinja` is set.",
+                                     "Add `chat_template_jinja:` to the dataset entry or at the top level."))
+    if not cfg.datasets:
+        found.append(Finding("datasets", "is missing: a training run needs at least one dataset.",
+                             "Add `datasets:` with an entry such as `- path: data.jsonl` and `type: alpaca`."))
+    return found
+
+
+_LORA_KEYS = ("lora_alpha", "lora_dropout", "lora_target_modules", "lora_target_linear", "lora_modules_to_save",
+              "lora_model_dir", "peft_use_dora", "peft_use_rslora", "lora_r", "lora_fan_in_fan_out")
+
+
+def _ignored(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
+    """Keys that are valid but have no effect with the rest of the config."""
+    found: list[Finding] = []
+
+    def ignored(key: str, why: str, hint: str) -> None:
+        found.append(Finding(key, f"has no effect: {why}.", hint, Severity.WARNING, Kind.CONFLICT))
+
+    if cfg.adapter is None:
+        for key in _LORA_KEYS:
+            if key in user_set:
+                ignored(key, "`adapter` is not set, so this is a full fine-tune", "Set `adapter: lora` to train LoRA.")
+    if "cosine_min_lr_ratio" in user_set and cfg.lr_scheduler != "cosine":
+        ignored("cosine_min_lr_ratio", f"it applies to `lr_scheduler: cosine`, not `{cfg.lr_scheduler}`",
+                "Remove it or switch the scheduler to cosine.")
+    if cfg.save_strategy == "no" and ("save_steps" in user_set or "saves_per_epoch" in user_set):
+        ignored("save_steps" if "save_steps" in user_set else "saves_per_epoch", "`save_strategy` is `no`",
+                "Remove `save_strategy: no` to save checkpoints.")
+    if cfg.eval_strategy == "no" and ("eval_steps" in user_set or "evals_per_epoch" in user_set):
+        ignored("eval_steps" if "eval_steps" in user_set else "evals_per_epoch", "`eval_strategy` is `no`",
+                "Remove `eval_strategy: no` to evaluate.")
+    has_eval = cfg.val_set_size > 0 or bool(cfg.test_datasets)
+    for key in ("eval_steps", "evals_per_epoch"):
+        if key in user_set and not has_eval:
+            ignored(key, "there is no evaluation data (`val_set_size` is 0 and no `test_datasets`)",
+                    "Set `val_set_size: 0.05` or add `test_datasets` to evaluate.")
+    if cfg.max_steps is not None and "num_epochs" in user_set:
+        found.append(Finding("num_epochs", f"is limited by `max_steps: {cfg.max_steps}`; training stops at whichever "
+                             "ends first in steps, and the schedule follows max_steps.", None, Severity.NOTE, Kind.DERIVED))
+    return found
+
+
+RULES: tuple[Callable[[AxoConfig, set[str]], list[Finding]], ...] = (_conflicts, _ignored)
+
+
+def check_rules(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
+    """Every cross-key finding for `cfg`; `user_set` are the top-level keys the user wrote."""
+    return [finding for rule in RULES for finding in rule(cfg, user_set)]

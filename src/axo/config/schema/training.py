@@ -1,0 +1,95 @@
+"""Optimisation, precision, schedule, evaluation and checkpointing."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from axo.config.schema.base import Section
+from axo.config.schema.names import ATTN_IMPLEMENTATIONS, LR_SCHEDULERS, OPTIMIZERS, did_you_mean
+
+
+def _one_of(value: str | None, allowed: frozenset[str], what: str) -> str | None:
+    if value is None or value in allowed:
+        return value
+    raise ValueError(
+        f"unknown {what} {value!r}{did_you_mean(value, allowed)}; allowed: {', '.join(sorted(allowed))}"
+    )
+
+
+class TrainingSection(Section):
+    micro_batch_size: int = Field(1, ge=1, description="Samples (or packed rows) per device per forward pass.")
+    gradient_accumulation_steps: int | None = Field(
+        None, ge=1, description="Micro-batches per optimizer step (derived from `batch_size` when that is set).",
+    )
+    batch_size: int | None = Field(
+        None, ge=1, description="Samples per optimizer step per device; sets `gradient_accumulation_steps`.",
+    )
+    eval_batch_size: int | None = Field(None, ge=1, description="Micro-batch size for evaluation (default `micro_batch_size`).")
+    num_epochs: float = Field(1.0, gt=0, description="Passes over the training data.")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps (overrides `num_epochs`).")
+    learning_rate: float = Field(description="Peak learning rate, e.g. 2e-4 for LoRA, 1e-5 for a full fine-tune.", gt=0)
+    lr_scheduler: str = Field("cosine", description="Learning-rate schedule after warm-up.")
+    lr_scheduler_kwargs: dict[str, Any] | None = Field(None, description="Extra arguments for the scheduler.")
+    cosine_min_lr_ratio: float | None = Field(
+        None, ge=0.0, le=1.0, description="With cosine: decay to this fraction of `learning_rate` instead of 0.",
+    )
+    warmup_steps: int | None = Field(None, ge=0, description="Linear warm-up steps (default, as Axolotl: 3% of all steps, at most 100).")
+    warmup_ratio: float | None = Field(None, ge=0.0, le=1.0, description="Warm-up as a fraction of all steps.")
+    optimizer: str = Field("adamw_torch_fused", description="Optimizer name, as in transformers (`adamw_torch_fused`, `adamw_bnb_8bit`, …).")
+    optim_args: str | dict[str, Any] | None = Field(None, description="Extra optimizer arguments.")
+    weight_decay: float = Field(0.0, ge=0.0, description="Decoupled weight decay.")
+    adam_beta1: float | None = Field(None, gt=0.0, lt=1.0, description="AdamW beta1.")
+    adam_beta2: float | None = Field(None, gt=0.0, lt=1.0, description="AdamW beta2.")
+    adam_epsilon: float | None = Field(None, gt=0.0, description="AdamW epsilon.")
+    max_grad_norm: float = Field(1.0, ge=0.0, description="Clip gradients to this global norm (0 = no clipping).")
+    bf16: bool | Literal["auto"] = Field(
+        "auto", description="Train in bfloat16; `auto` picks it where the GPU supports it.",
+    )
+    fp16: bool | None = Field(None, description="Train in float16 with loss scaling (older GPUs).")
+    tf32: bool | Literal["auto"] = Field(
+        "auto", description="Allow TF32 matmuls on Ampere+ GPUs; `auto` enables them where supported.",
+    )
+    attn_implementation: str | None = Field(
+        None, description="Attention kernel: `sdpa`, `eager`, `flash_attention_2`, `flex_attention`, …",
+    )
+    gradient_checkpointing: bool | Literal["offload"] = Field(
+        False, description="Recompute activations in the backward pass to save memory.",
+    )
+    gradient_checkpointing_kwargs: dict[str, Any] | None = Field(
+        None, description="Passed to transformers, e.g. `{use_reentrant: false}`.",
+    )
+    neftune_noise_alpha: float | None = Field(None, gt=0.0, description="NEFTune embedding noise.")
+    seed: int = Field(42, description="Random seed for data order, dropout and initialisation.")
+    logging_steps: int | None = Field(
+        None, ge=1, description="Log every N optimizer steps (default, as Axolotl: 0.5% of all steps, between 1 and 10).",
+    )
+    eval_strategy: Literal["no", "steps", "epoch"] | None = Field(None, description="When to evaluate.")
+    eval_steps: float | None = Field(
+        None, gt=0, description="Evaluate every N steps (or a fraction < 1 of all steps).",
+    )
+    evals_per_epoch: int | None = Field(None, ge=1, description="Evaluate this many times per epoch.")
+    save_strategy: Literal["no", "steps", "epoch", "best"] | None = Field(None, description="When to save checkpoints (default `steps` with `save_steps`, else `epoch`).")
+    save_steps: float | None = Field(None, gt=0, description="Save every N steps (or a fraction < 1 of all steps).")
+    saves_per_epoch: int | None = Field(None, ge=1, description="Save this many times per epoch.")
+    save_total_limit: int | None = Field(None, ge=1, description="Keep at most this many checkpoints (default 4, as Axolotl).")
+    save_only_model: bool = Field(False, description="Save weights without optimizer state (cannot resume exactly).")
+    output_dir: str = Field("./model-out", description="Where the adapter or model, checkpoints and run files go.")
+    resume_from_checkpoint: str | None = Field(None, description="A `checkpoint-N` directory to resume from.")
+    auto_resume_from_checkpoints: bool = Field(False, description="Resume from the newest valid checkpoint in `output_dir`.")
+
+    @field_validator("optimizer")
+    @classmethod
+    def _known_optimizer(cls, value: str) -> str:
+        return _one_of(value, OPTIMIZERS, "optimizer")
+
+    @field_validator("lr_scheduler")
+    @classmethod
+    def _known_scheduler(cls, value: str) -> str:
+        return _one_of(value, LR_SCHEDULERS, "lr_scheduler")
+
+    @field_validator("attn_implementation")
+    @classmethod
+    def _known_attention(cls, value: str | None) -> str | None:
+        return _one_of(value, ATTN_IMPLEMENTATIONS, "attn_implementation")
