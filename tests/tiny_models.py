@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BOS, EOS, PAD = "<s>", "</s>", "<pad>"
+BOS, EOS, PAD, UNK = "<s>", "</s>", "<pad>", "<unk>"
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
-SPECIAL_TOKENS = [PAD, BOS, EOS, IM_START, IM_END]
+SPECIAL_TOKENS = [PAD, BOS, EOS, UNK, IM_START, IM_END]
 VOCAB_SIZE = 600
 
 CHATML_TEMPLATE = (
@@ -74,6 +74,9 @@ def build_tokenizer(directory: Path):
         bos_token=BOS,
         eos_token=EOS,
         pad_token=PAD,
+        # An explicit unk token: without one, transformers' Qwen2Tokenizer (picked by model_type when the
+        # tokenizer is loaded from a Qwen2 model folder) appends its own `<|endoftext|>`, changing the vocab size.
+        unk_token=UNK,
         additional_special_tokens=[IM_START, IM_END],
         model_max_length=512,
     )

@@ -10,6 +10,7 @@ from rich.console import Console
 from axo.cli.report import as_json, config_as_yaml, print_problems, summary
 from axo.config.load import load_config
 from axo.config.overrides import parse_overrides
+from axo.config.problems import ConfigError
 
 OVERRIDES_HELP = (
     "Any config key can be overridden as `--key value` (`--learning-rate 2e-4` or `--learning_rate 2e-4`; "
@@ -26,7 +27,12 @@ def validate(
 ) -> None:
     """Validate CONFIG: apply Axolotl's defaults and derived values, print the resolved config (secrets
     redacted) and every problem. Exit 0 when valid, 1 when not."""
-    overrides = parse_overrides(list(ctx.args))
+    try:
+        overrides = parse_overrides(list(ctx.args))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(problem.render(), err=True)
+        raise typer.Exit(1) from None
     loaded = load_config(config, overrides, strict=strict)
     if output_json:
         typer.echo(as_json(loaded))

@@ -132,9 +132,8 @@ def _resolve(doc: YamlDocument, overrides: list[Override], strict: bool, hardwar
     locate = _Locator(doc, sources, flags)
 
     problems += translate_deprecated(data, locate)
-    # A blank `key:` means "unset", as in Axolotl: drop it so the default applies.
-    data = {key: value for key, value in data.items() if value is not None}
     problems += remove_unknown_keys(data, AxoConfig, locate)
+    data = _drop_blank(data)
     spelled = user_keys(AxoConfig)
     user_set = {spelled[key] for key in data}
 
@@ -159,6 +158,15 @@ def _resolve(doc: YamlDocument, overrides: list[Override], strict: bool, hardwar
     problems += check_resources(config, locate, config_dir)
     failed = any(p.severity is Severity.ERROR for p in problems)
     return LoadedConfig(None if failed else config, problems, doc.origin, user_set)
+
+
+def _drop_blank(value: Any) -> Any:
+    """A blank `key:` means "unset", as in Axolotl: drop it (at any depth) so the default applies."""
+    if isinstance(value, dict):
+        return {key: _drop_blank(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_drop_blank(item) for item in value]
+    return value
 
 
 def _promote(problem: Problem) -> Problem:

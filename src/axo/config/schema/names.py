@@ -75,7 +75,6 @@ OPTIMIZERS: frozenset[str] = frozenset(
         "adamw_torch",
         "adamw_torch_fused",
         "adamw_torch_xla",
-        "adamw_apex_fused",
         "adamw_anyprecision",
         "adamw_bnb_8bit",
         "adamw_8bit",

@@ -1,0 +1,39 @@
+"""Every `axo init` preset renders to commented YAML that reads back to the same values and validates."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from config_helpers import CPU, H100
+
+from axo.config.load import resolve_config
+from axo.config.presets import PRESETS
+from axo.config.problems import Kind, Severity
+from axo.config.render import render_commented_config
+from axo.config.schema import AxoConfig
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_preset_round_trips_and_validates(name):
+    preset = PRESETS[name]
+    text = render_commented_config(preset.values, ["header"])
+    assert yaml.safe_load(text) == preset.values
+    for hardware in (CPU, H100):
+        loaded = resolve_config(text, origin=f"{name}.yml", hardware=hardware)
+        assert loaded.ok, "\n".join(p.render() for p in loaded.errors)
+        warnings = {p.kind for p in loaded.problems if p.severity is Severity.WARNING}
+        assert warnings <= {Kind.NOT_IMPLEMENTED}, "\n".join(p.render() for p in loaded.problems)
+
+
+def test_every_key_in_a_preset_is_commented_with_its_description():
+    text = render_commented_config(PRESETS["llama-3.1-8b-qlora"].values, [])
+    description = AxoConfig.model_fields["load_in_4bit"].description
+    lines = text.splitlines()
+    assert lines[lines.index("load_in_4bit: true") - 1] == f"# {description}"
+
+
+def test_required_presets_exist():
+    assert {"llama-3.1-8b-qlora", "llama-3.1-8b-lora", "qwen2.5-7b-qlora", "mistral-7b-qlora", "phi-3-mini-lora",
+            "smoke-test"} <= set(PRESETS)
+    assert PRESETS["smoke-test"].values["max_steps"] == 10

@@ -1,0 +1,59 @@
+"""Conflicting settings are errors that spell out the fix; settings with no effect are warnings."""
+
+from __future__ import annotations
+
+import pytest
+
+from config_helpers import BASE, find, load
+
+from axo.config.problems import Kind, Severity
+
+CONFLICTS = [
+    ("warmup_steps: 10\nwarmup_ratio: 0.1\n", "warmup_ratio", "warmup_steps"),
+    ("val_set_size: 0.1\ntest_datasets:\n  - path: t.jsonl\n    type: alpaca\n", "val_set_size", "test_datasets"),
+    ("batch_size: 8\ngradient_accumulation_steps: 2\n", "batch_size", "gradient_accumulation_steps"),
+    ("adapter: qlora\n", "adapter", "load_in_4bit: true"),
+    ("adapter: qlora\nload_in_8bit: true\n", "load_in_8bit", "load_in_4bit: true"),
+    ("bf16: true\nfp16: true\n", "fp16", "bf16: true"),
+    ("val_set_size: 0.1\nevals_per_epoch: 2\neval_steps: 10\n", "evals_per_epoch", "Keep one"),
+    ("saves_per_epoch: 2\nsave_steps: 10\n", "saves_per_epoch", "Keep one"),
+    ("load_in_4bit: true\n", "load_in_4bit", "adapter: qlora"),
+    ("load_in_4bit: true\nload_in_8bit: true\nadapter: lora\n", "load_in_4bit", "Pick one"),
+    ("deepspeed: ds.json\nfsdp_version: 2\n", "deepspeed", "Remove"),
+    ("micro_batch_size: 3\nbatch_size: 8\n", "batch_size", "multiple"),
+    ("save_strategy: epoch\nsave_steps: 10\n", "save_strategy", "save_strategy: steps"),
+    ("chat_template: jinja\n", "chat_template", "chat_template_jinja"),
+]
+
+
+@pytest.mark.parametrize("extra, key, fix", CONFLICTS, ids=[c[1] + "-" + str(i) for i, c in enumerate(CONFLICTS)])
+def test_conflict_is_an_error_with_the_fix(extra, key, fix):
+    loaded = load(BASE + extra)
+    problem = find(loaded, key, Kind.CONFLICT, Severity.ERROR)
+    assert fix in (problem.message + " " + (problem.hint or ""))
+    assert problem.hint, "a conflict must say how to fix it"
+    assert not loaded.ok and loaded.config is None
+
+
+def test_qlora_with_4bit_is_fine():
+    cfg = load(BASE + "adapter: qlora\nload_in_4bit: true\n").require()
+    assert cfg.adapter == "qlora"
+
+
+def test_zero_val_set_size_with_test_datasets_is_fine():
+    load(BASE + "val_set_size: 0.0\ntest_datasets:\n  - path: t.jsonl\n    type: alpaca\n").require()
+
+
+def test_missing_datasets_is_an_error():
+    problem = find(load("base_model: ./m\nlearning_rate: 1e-4\n"), "datasets")
+    assert problem.severity is Severity.ERROR and "- path:" in problem.hint
+
+
+def test_lora_keys_without_adapter_are_reported_as_ignored():
+    problem = find(load(BASE + "lora_r: 16\n"), "lora_r", Kind.CONFLICT)
+    assert problem.severity is Severity.WARNING and "full fine-tune" in problem.message
+
+
+def test_conflict_points_at_the_line():
+    loaded = load(BASE + "warmup_steps: 10\nwarmup_ratio: 0.1\n")
+    assert find(loaded, "warmup_ratio", Kind.CONFLICT).line == 7
