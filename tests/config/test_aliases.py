@@ -56,3 +56,9 @@ def test_sharegpt_keeps_explicit_field_messages():
 def test_noisy_embedding_alpha_and_evaluation_strategy():
     cfg = load(BASE + "noisy_embedding_alpha: 5\nevaluation_strategy: 'no'\n").require()
     assert cfg.neftune_noise_alpha == 5 and cfg.eval_strategy == "no"
+
+
+def test_problems_about_the_translated_key_point_at_the_old_line():
+    loaded = load(BASE + "flash_attention: true\n")
+    pending = find(loaded, "attn_implementation", Kind.NOT_IMPLEMENTED)
+    assert pending.line == 6

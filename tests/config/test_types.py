@@ -58,3 +58,8 @@ def test_negative_and_out_of_range_values():
     loaded = load(BASE + "lora_dropout: 1.5\nsequence_len: -1\n")
     assert find(loaded, "lora_dropout").kind is Kind.TYPE
     assert find(loaded, "sequence_len").kind is Kind.TYPE
+
+
+def test_wandb_switches_accept_yaml_booleans():
+    cfg = load(BASE + "wandb_log_model: false\nwandb_watch: true\n").require()
+    assert cfg.wandb_log_model == "false" and cfg.wandb_watch == "gradients"

@@ -35,6 +35,7 @@ class _Translator:
     def __init__(self, locate: Locator):
         self.locate = locate
         self.problems: list[Problem] = []
+        self.moved: dict[KeyPath, KeyPath] = {}  # new key path -> the old key path it was written as
 
     def report(self, severity: Severity, kind: Kind, path: KeyPath, message: str, hint: str | None = None) -> None:
         line, origin = self.locate(path)
@@ -53,6 +54,7 @@ class _Translator:
             )
             return
         data[new] = value
+        self.moved[(*path, new)] = (*path, old)
 
     def rename(self, data: dict[str, Any], path: KeyPath) -> None:
         for old, new in RENAMED_KEYS.items():
@@ -113,8 +115,13 @@ class _Translator:
             self.move(entry, "conversation", "chat_template", conversation, path)
 
 
-def translate_deprecated(data: dict[str, Any], locate: Locator) -> list[Problem]:
-    """Rewrite old spellings in `data` in place; return a warning for each (an error for conflicts)."""
+def translate_deprecated(data: dict[str, Any], locate: Locator) -> tuple[list[Problem], dict[KeyPath, KeyPath]]:
+    """Rewrite old spellings in `data` in place.
+
+    Returns:
+        A warning for each old spelling (an error for conflicts), and a map from each new key path to the
+        old one it was written as, so later problems about the new key point at the user's line.
+    """
     translator = _Translator(locate)
     translator.rename(data, ())
     translator.attention(data)
@@ -124,4 +131,4 @@ def translate_deprecated(data: dict[str, Any], locate: Locator) -> list[Problem]
             for index, entry in enumerate(entries):
                 if isinstance(entry, dict):
                     translator.dataset(entry, (section, index))
-    return translator.problems
+    return translator.problems, translator.moved

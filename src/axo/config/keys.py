@@ -31,14 +31,14 @@ def user_keys(model: type[BaseModel]) -> dict[str, str]:
     return keys
 
 
-def _section_in(annotation: Any) -> type[BaseModel] | None:
+def section_of(annotation: Any) -> type[BaseModel] | None:
     """The pydantic model inside an annotation such as `list[DatasetConfig] | None`, if any."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType, list, tuple):
         for arg in typing.get_args(annotation):
-            found = _section_in(arg)
+            found = section_of(arg)
             if found is not None:
                 return found
     return None
@@ -57,7 +57,7 @@ def remove_unknown_keys(
             problems.append(_unknown_key_problem(key, sub, known, line, origin))
             del data[key]
             continue
-        nested = _section_in(model.model_fields[known[key]].annotation)
+        nested = section_of(model.model_fields[known[key]].annotation)
         value = data[key]
         if nested is None:
             continue

@@ -61,8 +61,13 @@ class _Locator:
 
     def __init__(self, doc: YamlDocument, sources: dict[KeyPath, KeyPath], flags: dict[KeyPath, str]):
         self.doc, self.sources, self.flags = doc, sources, flags
+        self.renamed: dict[KeyPath, KeyPath] = {}  # current spelling -> deprecated spelling the user wrote
 
     def __call__(self, path: KeyPath) -> tuple[int | None, str | None]:
+        for depth in range(len(path), 0, -1):
+            if path[:depth] in self.renamed:
+                path = self.renamed[path[:depth]] + path[depth:]
+                break
         for depth in range(len(path), 0, -1):
             prefix = path[:depth]
             if prefix in self.flags:
@@ -131,7 +136,8 @@ def _resolve(doc: YamlDocument, overrides: list[Override], strict: bool, hardwar
         flags[override.path] = override.flag
     locate = _Locator(doc, sources, flags)
 
-    problems += translate_deprecated(data, locate)
+    deprecations, locate.renamed = translate_deprecated(data, locate)
+    problems += deprecations
     problems += remove_unknown_keys(data, AxoConfig, locate)
     data = _drop_blank(data)
     spelled = user_keys(AxoConfig)

@@ -27,14 +27,6 @@ def resolve_local_path(value: str, config_dir: Path | None) -> Path | None:
     return None
 
 
-def looks_local(value: str) -> bool:
-    """True when `value` can only be a local path (absolute, ./-relative, a file name with a data suffix)."""
-    return (
-        value.startswith(("/", "./", "../", "~"))
-        or value.lower().endswith(_FILE_SUFFIXES)
-        or not _HUB_ID.match(value)
-    )
-
-
 def looks_like_hub_id(value: str) -> bool:
+    """True for `org/name` (no leading `.` or `/`, no file suffix): what the Hub would be asked for."""
     return bool(_HUB_ID.match(value)) and not value.lower().endswith(_FILE_SUFFIXES)

@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from axo.config.keys import _section_in, user_keys
+from axo.config.keys import section_of, user_keys
 from axo.config.schema import AxoConfig
 from axo.config.schema.adapter import AdapterSection
 from axo.config.schema.data import DataSection
@@ -37,7 +37,7 @@ def _description(model: type[BaseModel], key: str) -> tuple[str | None, type[Bas
     if name is None:
         return None, None
     info = model.model_fields[name]
-    return info.description, _section_in(info.annotation)
+    return info.description, section_of(info.annotation)
 
 
 def _render_mapping(model: type[BaseModel], values: dict[str, Any], indent: str, lines: list[str],

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from axo.config.keys import Locator
-from axo.config.paths import looks_like_hub_id, looks_local, resolve_local_path
+from axo.config.paths import looks_like_hub_id, resolve_local_path
 from axo.config.problems import Kind, Problem, Severity
 from axo.config.schema import AxoConfig
 from axo.config.yaml_io import KeyPath, format_key_path
@@ -23,11 +23,11 @@ def _check(value: str | None, path: KeyPath, what: str, hub_ok: bool, locate: Lo
         return None
     line, origin = locate(path)
     key = format_key_path(path)
-    if hub_ok and looks_like_hub_id(value) and not looks_local(value):
-        return Problem(Severity.NOTE, Kind.MISSING_RESOURCE, key,
-                       f"{value!r} is not a local path; it will be loaded from the Hugging Face Hub as a {what}.",
-                       line=line, origin=origin)
     places = f"{Path.cwd()}" + (f" or {config_dir}" if config_dir else "")
+    if hub_ok and looks_like_hub_id(value):
+        return Problem(Severity.NOTE, Kind.MISSING_RESOURCE, key,
+                       f"{value!r} is not a local path here (looked in {places}); it will be loaded from the "
+                       f"Hugging Face Hub as a {what} id.", line=line, origin=origin)
     return Problem(Severity.WARNING, Kind.MISSING_RESOURCE, key,
                    f"{what} {value!r} is not on this machine (looked in {places}).",
                    "Fix the path, or copy the file here before training.", line, origin)

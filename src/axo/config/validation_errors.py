@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from axo.config.keys import Locator
+from axo.config.keys import Locator, section_of, user_keys
 from axo.config.problems import Kind, Problem, Severity
 from axo.config.yaml_io import KeyPath, format_key_path
 
@@ -45,8 +45,6 @@ def _message(error: dict[str, Any], missing_description: str | None) -> str:
 
 def _description(model: type[BaseModel], path: KeyPath) -> str | None:
     """The field description at `path`, following nested sections."""
-    from axo.config.keys import _section_in, user_keys
-
     current: type[BaseModel] | None = model
     info = None
     for part in path:
@@ -56,7 +54,7 @@ def _description(model: type[BaseModel], path: KeyPath) -> str | None:
         if name is None:
             return None
         info = current.model_fields[name]
-        current = _section_in(info.annotation)
+        current = section_of(info.annotation)
     return info.description if info else None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from axo.config.schema.base import Section
 
@@ -27,6 +27,16 @@ class LoggingSection(Section):
     mlflow_run_name: str | None = Field(None, description="MLflow run name.")
     hub_model_id: str | None = Field(None, description="Push the result to this Hugging Face hub repo.")
     hf_token: str | None = Field(None, description="Hugging Face token (prefer the HF_TOKEN environment variable).")
+
+    @field_validator("wandb_log_model", "wandb_watch", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        # Users write `wandb_log_model: false` (a YAML boolean); W&B's settings are strings.
+        if value is False:
+            return "false"
+        if value is True:
+            return "end" if info.field_name == "wandb_log_model" else "gradients"
+        return value
 
 
 class DistributedSection(Section):
