@@ -164,3 +164,15 @@ def test_unexpected_user_error_has_no_traceback(tmp_path):
     bad.write_text("base_model: [unclosed\n")
     result = _run(sys.executable, "-m", "axo", "validate", str(bad))
     assert result.returncode == 1 and "Traceback" not in result.stderr and "line" in result.stderr
+
+
+@pytest.mark.parametrize("key, fragment", [("datasets.0.type", "Prompt format"), ("type", "Prompt format"),
+                                            ("special_tokens.pad_token", "Padding token")])
+def test_config_schema_explains_nested_keys(key, fragment):
+    result = invoke("config-schema", key)
+    assert result.exit_code == 0 and fragment in result.output
+
+
+def test_config_schema_points_old_spellings_at_the_new_key():
+    result = invoke("config-schema", "flash_attention")
+    assert result.exit_code == 1 and "attn_implementation" in result.stderr

@@ -52,7 +52,7 @@ def test_not_yet_implemented_keys_are_warnings_naming_the_feature():
 def test_defaults_the_user_did_not_write_raise_no_not_implemented_warning():
     loaded = load(BASE)
     pending = {p.key for p in loaded.problems if p.kind is Kind.NOT_IMPLEMENTED}
-    assert pending == {"base_model", "learning_rate", "datasets"}
+    assert pending == {"base_model", "learning_rate"}
 
 
 def test_blank_value_means_unset():

@@ -9,6 +9,7 @@ import typer
 
 from axo import __version__
 from axo.cli.init import init
+from axo.cli.preprocess import preprocess
 from axo.cli.schema import config_schema
 from axo.cli.validate import OVERRIDES_HELP, validate
 from axo.config.problems import ConfigError
@@ -25,6 +26,7 @@ app = typer.Typer(
 _OVERRIDABLE = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 app.command("validate", context_settings=_OVERRIDABLE, epilog=OVERRIDES_HELP)(validate)
+app.command("preprocess", context_settings=_OVERRIDABLE, epilog=OVERRIDES_HELP)(preprocess)
 app.command("init")(init)
 app.command("config-schema")(config_schema)
 

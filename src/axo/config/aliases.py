@@ -42,14 +42,15 @@ class _Translator:
         self.problems.append(Problem(severity, kind, format_key_path(path), message, hint, line, origin))
 
     def move(self, data: dict[str, Any], old: str, new: str, value: Any, path: KeyPath) -> None:
-        """Put `value` under `new`, unless the user already set `new` to something else."""
+        """Put `value` under `new`, unless the user already set `new` (or another old spelling of it)."""
         if new in data and data[new] is not None and data[new] != value:
+            earlier = self.moved.get((*path, new))
+            other = f"`{earlier[-1]}`" if earlier else f"`{new}`"
             self.report(
                 Severity.ERROR,
                 Kind.CONFLICT,
                 (*path, old),
-                f"is the old spelling of `{new}`, and both are set to different values "
-                f"({value!r} and {data[new]!r}).",
+                f"means `{new}: {value}`, but {other} sets `{new}: {data[new]}`.",
                 hint=f"Keep only `{new}`.",
             )
             return
@@ -69,6 +70,8 @@ class _Translator:
             if switch not in data:
                 continue
             value = data.pop(switch)
+            if isinstance(value, str) and value.strip().lower() in ("false", "no", "off", "0", "none", ""):
+                value = False  # Axolotl's field is a bool: "false" in quotes still means off
             if value in (None, False):
                 self.report(Severity.NOTE, Kind.DEPRECATED, (switch,),
                             f"is `{value}`, which changes nothing; the attention kernel is chosen by "

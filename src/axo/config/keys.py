@@ -51,7 +51,8 @@ def remove_unknown_keys(
     problems: list[Problem] = []
     known = user_keys(model)
     for key in list(data):
-        sub = (*path, key)
+        # Lines are recorded under the key as written; `1:` or `true:` arrive here as int/bool.
+        sub = (*path, key if isinstance(key, str) else str(key).lower() if isinstance(key, bool) else str(key))
         line, origin = locate(sub)
         if not isinstance(key, str) or key not in known:
             problems.append(_unknown_key_problem(key, sub, known, line, origin))

@@ -19,6 +19,7 @@ from axo.config.aliases import translate_deprecated
 from axo.config.derive import derive_values
 from axo.config.hardware import Hardware, detect_hardware
 from axo.config.keys import remove_unknown_keys, user_keys
+from axo.config.nested import SECTIONS as NESTED_SECTIONS
 from axo.config.nested import is_nested, translate_nested
 from axo.config.overrides import Override, apply_override
 from axo.config.problems import ConfigError, Kind, Problem, Severity
@@ -70,10 +71,12 @@ class _Locator:
                 break
         for depth in range(len(path), 0, -1):
             prefix = path[:depth]
-            if prefix in self.flags:
-                return None, self.flags[prefix]
-            if prefix in self.sources:
-                return self.doc.lines.get(self.sources[prefix]), self.doc.origin
+            if prefix in self.sources:  # translated from a nested axolotl-rs section
+                path = self.sources[prefix] + path[depth:]
+                break
+        for depth in range(len(path), 0, -1):
+            if path[:depth] in self.flags:
+                return None, self.flags[path[:depth]]
         return self.doc.line_of(path), self.doc.origin
 
 
@@ -123,17 +126,15 @@ def _resolve(doc: YamlDocument, overrides: list[Override], strict: bool, hardwar
     problems: list[Problem] = list(doc.problems)
     data = doc.data
     sources: dict[KeyPath, KeyPath] = {}
-    if is_nested(data):
+    flags: dict[KeyPath, str] = {}
+    nested = is_nested(data)
+    # `--training.epochs 5` on a nested file edits the nested section, before translation.
+    early = [o for o in overrides if nested and str(o.path[0]) in NESTED_SECTIONS and len(o.path) > 1]
+    problems += _apply_overrides(data, early, flags)
+    if nested:
         data, sources, nested_problems = translate_nested(data, doc.origin, doc.lines)
         problems += nested_problems
-    flags: dict[KeyPath, str] = {}
-    for override in overrides:
-        try:
-            apply_override(data, override)
-        except ConfigError as exc:
-            problems += exc.problems
-            continue
-        flags[override.path] = override.flag
+    problems += _apply_overrides(data, [o for o in overrides if o not in early], flags)
     locate = _Locator(doc, sources, flags)
 
     deprecations, locate.renamed = translate_deprecated(data, locate)
@@ -143,7 +144,7 @@ def _resolve(doc: YamlDocument, overrides: list[Override], strict: bool, hardwar
     spelled = user_keys(AxoConfig)
     user_set = {spelled[key] for key in data}
 
-    strict = strict or data.get("strict") is True
+    strict = strict or str(data.get("strict")).lower() in ("true", "yes", "on", "1")
     for key in sorted(data, key=lambda k: locate((k,))[0] or 0):
         message = not_implemented_message(spelled[key])
         if message:
@@ -164,6 +165,18 @@ def _resolve(doc: YamlDocument, overrides: list[Override], strict: bool, hardwar
     problems += check_resources(config, locate, config_dir)
     failed = any(p.severity is Severity.ERROR for p in problems)
     return LoadedConfig(None if failed else config, problems, doc.origin, user_set)
+
+
+def _apply_overrides(data: dict[str, Any], overrides: list[Override], flags: dict[KeyPath, str]) -> list[Problem]:
+    problems: list[Problem] = []
+    for override in overrides:
+        try:
+            apply_override(data, override)
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        flags[override.path] = override.flag
+    return problems
 
 
 def _drop_blank(value: Any) -> Any:

@@ -65,8 +65,12 @@ _FORMATS = {"alpaca": "alpaca", "sharegpt": "sharegpt", "completion": "completio
 
 
 def is_nested(data: dict[str, Any]) -> bool:
-    """True when `data` is written in an axolotl-rs nested shape rather than Axolotl's flat keys."""
-    return any(isinstance(data.get(key), dict) for key in ("model", "dataset", "training", "adapter", "lora"))
+    """True when `data` is written in an axolotl-rs nested shape rather than Axolotl's flat keys.
+
+    Both nested shapes have a `dataset:` or `model:` section; a flat Axolotl file has neither (a stray
+    `training:` mapping in a flat file is reported as an unknown key instead of switching modes).
+    """
+    return isinstance(data.get("dataset"), dict) or isinstance(data.get("model"), dict)
 
 
 class _Translation:
@@ -80,6 +84,12 @@ class _Translation:
     def put(self, flat_key: str | KeyPath, value: Any, source: KeyPath) -> None:
         path = (flat_key,) if isinstance(flat_key, str) else flat_key
         if len(path) == 1:
+            previous = self.sources.get(path)
+            if path[0] in self.flat and previous != source and self.flat[path[0]] != value:
+                self.problem(Severity.ERROR, Kind.CONFLICT, source,
+                             f"sets `{path[0]}` to {value!r}, but `{format_key_path(previous or path)}` sets it to "
+                             f"{self.flat[path[0]]!r}.", "Keep one of them.")
+                return
             self.flat[path[0]] = value
         self.sources[path] = source
 
@@ -119,6 +129,10 @@ def _dataset(t: _Translation, section: dict[str, Any]) -> None:
                          "field_output": fields.get("output_field", "output")}
     else:
         entry["type"] = _FORMATS[fmt]
+    if "datasets" in t.flat:
+        t.problem(Severity.ERROR, Kind.CONFLICT, ("dataset",), "and a flat `datasets:` list are both given.",
+                  "Keep one of them.")
+        return
     t.flat["datasets"] = [entry]
     for key in entry:
         t.sources[("datasets", 0, key)] = ("dataset", "format" if key == "type" else key)
@@ -169,7 +183,9 @@ def translate_nested(data: dict[str, Any], origin: str, lines: dict[KeyPath, int
         and the problems found (unknown nested keys, bad values, defaults applied).
     """
     t = _Translation(origin, lines)
-    for name, value in data.items():
+    # Flat keys first, so that a nested key saying something else is reported as a conflict.
+    ordered = sorted(data.items(), key=lambda item: item[0] in SECTIONS and isinstance(item[1], dict))
+    for name, value in ordered:
         if name not in SECTIONS or not isinstance(value, dict):
             t.put(name, value, (name,))  # a flat key (base_model, output_dir, seed, …) passes through
             continue

@@ -32,6 +32,8 @@ def _usage_error(flag: str, message: str, hint: str | None = None) -> ConfigErro
 def _parse_path(flag: str, name: str) -> KeyPath:
     parts: list[str | int] = []
     for raw in name.split("."):
+        if raw.startswith("-") and raw[1:].isdigit():
+            raise _usage_error(flag, f"uses a negative index {raw}.", "Count list entries from 0.")
         if not raw:
             raise _usage_error(flag, "has an empty part in its key path.", "Write nested keys as `--a.b value`.")
         parts.append(int(raw) if raw.isdigit() else raw.replace("-", "_"))

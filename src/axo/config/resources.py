@@ -11,6 +11,7 @@ from pathlib import Path
 from axo.config.keys import Locator
 from axo.config.paths import looks_like_hub_id, resolve_local_path
 from axo.config.problems import Kind, Problem, Severity
+from axo.config.redact import redact
 from axo.config.schema import AxoConfig
 from axo.config.yaml_io import KeyPath, format_key_path
 
@@ -23,13 +24,17 @@ def _check(value: str | None, path: KeyPath, what: str, hub_ok: bool, locate: Lo
         return None
     line, origin = locate(path)
     key = format_key_path(path)
-    places = f"{Path.cwd()}" + (f" or {config_dir}" if config_dir else "")
+    shown = redact(value)
+    if "://" in value:
+        return Problem(Severity.NOTE, Kind.MISSING_RESOURCE, key, f"{shown!r} is a remote location; it is not checked "
+                       "before training.", line=line, origin=origin)
+    places = f"{Path.cwd()}" + (f" or {config_dir}" if config_dir and config_dir.resolve() != Path.cwd().resolve() else "")
     if hub_ok and looks_like_hub_id(value):
         return Problem(Severity.NOTE, Kind.MISSING_RESOURCE, key,
-                       f"{value!r} is not a local path here (looked in {places}); it will be loaded from the "
+                       f"{shown!r} is not a local path here (looked in {places}); it will be loaded from the "
                        f"Hugging Face Hub as a {what} id.", line=line, origin=origin)
     return Problem(Severity.WARNING, Kind.MISSING_RESOURCE, key,
-                   f"{what} {value!r} is not on this machine (looked in {places}).",
+                   f"{what} {shown!r} is not on this machine (looked in {places}).",
                    "Fix the path, or copy the file here before training.", line, origin)
 
 

@@ -11,11 +11,6 @@ from __future__ import annotations
 from axo import __version__
 
 _GROUPS: dict[str, tuple[str, ...]] = {
-    "data preparation (`axo preprocess`)": (
-        "datasets", "test_datasets", "chat_template", "chat_template_jinja", "eot_tokens", "train_on_inputs",
-        "dataset_prepared_path", "dataset_num_proc", "dataset_exact_deduplication", "shuffle_merged_datasets",
-        "val_set_size", "sequence_len", "excess_length_strategy", "min_sample_len", "train_on_eos",
-    ),
     "model loading and training (`axo train`)": (
         "base_model", "base_model_config", "revision_of_model", "model_type", "tokenizer_type",
         "tokenizer_config", "tokenizer_use_fast", "tokenizer_legacy", "trust_remote_code", "special_tokens",

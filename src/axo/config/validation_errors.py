@@ -8,6 +8,7 @@ from pydantic import BaseModel, ValidationError
 
 from axo.config.keys import Locator, section_of, user_keys
 from axo.config.problems import Kind, Problem, Severity
+from axo.config.redact import REDACTED, is_secret_key, redact
 from axo.config.yaml_io import KeyPath, format_key_path
 
 _TYPE_ERRORS = ("_type", "model_attributes_type", "dict_type", "list_type", "is_instance_of")
@@ -29,7 +30,7 @@ def _data_path(loc: tuple[Any, ...], data: Any, error_type: str) -> KeyPath:
     return tuple(path)
 
 
-def _message(error: dict[str, Any], missing_description: str | None) -> str:
+def _message(error: dict[str, Any], missing_description: str | None, secret: bool = False) -> str:
     kind = error["type"]
     if kind == "missing":
         return "is required." + (f" ({missing_description})" if missing_description else "")
@@ -37,7 +38,7 @@ def _message(error: dict[str, Any], missing_description: str | None) -> str:
     if text.startswith("Value error, "):
         text = text[len("Value error, "):]
         return f"{text}."
-    shown = repr(error.get("input"))
+    shown = REDACTED if secret else repr(redact(error.get("input")))
     if len(shown) > 80:
         shown = shown[:77] + "..."
     return f"{text[0].lower()}{text[1:]} (got {shown})."
@@ -65,12 +66,17 @@ def problems_from_validation_error(exc: ValidationError, data: dict[str, Any], m
     for error in exc.errors(include_url=False):
         path = _data_path(tuple(error["loc"]), data, error["type"])
         by_path.setdefault(path, []).append(error)
+    # A mistake inside a `type:` mapping also fails the union's string branch at the parent path;
+    # the child error is the telling one.
+    for path in [p for p in by_path if any(len(q) > len(p) and q[: len(p)] == p for q in by_path)]:
+        del by_path[path]
     problems = []
     for path, errors in by_path.items():
         # Prefer our own messages (value errors), then anything that is not "wrong container type".
         errors.sort(key=lambda e: (e["type"] != "value_error", e["type"].endswith(_TYPE_ERRORS)))
         chosen = errors[0]
-        message = _message(chosen, _description(model, path) if chosen["type"] == "missing" else None)
+        secret = any(isinstance(part, str) and is_secret_key(part) for part in path)
+        message = _message(chosen, _description(model, path) if chosen["type"] == "missing" else None, secret)
         if len(errors) > 1 and chosen["type"] != "value_error":
             alternatives = {e["msg"] for e in errors[1:] if e["msg"] != chosen["msg"]}
             if alternatives:

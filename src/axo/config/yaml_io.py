@@ -27,7 +27,7 @@ def format_key_path(path: KeyPath) -> str:
     """``("datasets", 1, "type")`` -> ``datasets[1].type``."""
     text = ""
     for part in path:
-        if isinstance(part, int):
+        if isinstance(part, int) and not isinstance(part, bool):
             text += f"[{part}]"
         else:
             text += f".{part}" if text else str(part)
@@ -53,7 +53,10 @@ class YamlDocument:
 
 
 def _loader_class() -> type[yaml.SafeLoader]:
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    # The pure-Python loader, not libyaml's: libyaml recurses in C and crashes the process on a
+    # deeply nested document; Python raises RecursionError, which becomes a clear message. Configs are
+    # small, so the speed difference does not show.
+    return yaml.SafeLoader
 
 
 def _error(origin: str, message: str, hint: str | None = None, line: int | None = None) -> ConfigError:
@@ -145,12 +148,16 @@ def parse_yaml_text(text: str, origin: str) -> YamlDocument:
         raise _error(origin, f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB.",
                      "A config is a few KiB; is this the right file?")
     loader = _loader_class()(text)
+    doc = YamlDocument(data={}, origin=origin)
     try:
         root = loader.get_single_node()
-        if root is None:
+        if root is None or (isinstance(root, yaml.ScalarNode) and root.tag.endswith(":null")):
             raise _error(origin, "the file is empty.", "Run `axo init` to write a starting config.")
         _check_expansion(root, origin)
+        _record_lines(root, (), doc)  # before construction, which merges `<<:` keys into the nodes
         data = loader.construct_document(root)
+    except RecursionError:
+        raise _error(origin, "the YAML nests too deeply to read.", "A config nests a few levels; check brackets.") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -164,8 +171,7 @@ def parse_yaml_text(text: str, origin: str) -> YamlDocument:
     if not isinstance(data, dict):
         raise _error(origin, f"the top level must be a mapping of keys to values, got {type(data).__name__}.",
                      "A config looks like `base_model: ...` on its own line, then more `key: value` lines.")
-    doc = YamlDocument(data=data, origin=origin)
-    _record_lines(root, (), doc)
+    doc.data = data
     return doc
 
 

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+
+
+def _number_types(annotation: Any) -> set[type]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_number_types(arg) for arg in typing.get_args(annotation)))
+    return {annotation} if annotation in (int, float, bool) else set()
 
 
 class Section(BaseModel):
@@ -15,4 +26,16 @@ class Section(BaseModel):
         populate_by_name=True,
         validate_assignment=False,
         use_attribute_docstrings=False,
+        allow_inf_nan=False,  # `.inf` is never a sensible setting, and it is not valid JSON
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic reads `true` as 1 for a number; `learning_rate: true` (or a bare `--learning-rate`
+        # flag with its value forgotten) is a mistake, not 1.0.
+        if isinstance(value, bool) and info.field_name is not None:
+            kinds = _number_types(cls.model_fields[info.field_name].annotation)
+            if kinds and bool not in kinds:
+                raise ValueError(f"expected a number, got {str(value).lower()} (a flag given without a value?)")
+        return value

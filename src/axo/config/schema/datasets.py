@@ -7,7 +7,13 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from axo.config.schema.base import Section
-from axo.config.schema.names import CHAT_TEMPLATES, DATASET_TYPES, did_you_mean, is_chat_template_name
+from axo.config.schema.names import (
+    AXOLOTL_ONLY_TEMPLATES,
+    CHAT_TEMPLATES,
+    DATASET_TYPES,
+    did_you_mean,
+    is_chat_template_name,
+)
 
 TrainOnEos = Literal["all", "turn", "last", "none"]
 
@@ -103,6 +109,11 @@ def check_chat_template_name(value: str | None) -> str | None:
     """Accept a built-in chat template name, `tokenizer_default`, `jinja`, or a path to a .jinja file."""
     if value is None or is_chat_template_name(value) or value.endswith((".jinja", ".j2")):
         return value
+    if value in AXOLOTL_ONLY_TEMPLATES:
+        raise ValueError(
+            f"Axolotl's {value!r} chat template is not bundled with axo yet; use `tokenizer_default` (the model's "
+            "own template, usually the same) or give the template in `chat_template_jinja`"
+        )
     raise ValueError(
         f"unknown chat template {value!r}{did_you_mean(value, CHAT_TEMPLATES)}; "
         f"use one of: {', '.join(sorted(CHAT_TEMPLATES))}, or a path to a .jinja file"

@@ -23,50 +23,19 @@ DATASET_TYPES: frozenset[str] = frozenset(
     }
 )
 
-# Built-in chat template names. `tokenizer_default` uses the tokenizer's own template, `jinja` takes
-# `chat_template_jinja`.
+# Chat templates axo bundles (src/axo/data/chat_templates/, Axolotl's own, verbatim). `tokenizer_default`
+# uses the tokenizer's template, `jinja` takes `chat_template_jinja`.
 CHAT_TEMPLATES: frozenset[str] = frozenset(
-    {
-        "tokenizer_default",
-        "tokenizer_default_fallback_chatml",
-        "jinja",
-        "alpaca",
-        "chatml",
-        "llama3",
-        "llama3_2_vision",
-        "llama4",
-        "mistral_v1",
-        "mistral_v2v3",
-        "mistral_v3_tekken",
-        "mistral_v7_tekken",
-        "mistral",
-        "gemma",
-        "gemma3",
-        "phi_3",
-        "phi_35",
-        "phi_4",
-        "qwen_25",
-        "qwen3",
-        "deepseek_v2",
-        "deepseek_v3",
-        "cohere",
-        "falcon_h1",
-        "metharme",
-        "command_a",
-        "exaone",
-        "jamba",
-        "aya",
-        "qwen3_5",
-        "nemotron_h",
-        "exaone4",
-        "pixtral",
-        "llava",
-        "qwen2_vl",
-        "gemma3n",
-        "gemma4",
-        "command_a_tool_use",
-        "command_a_rag",
-    }
+    {"tokenizer_default", "jinja", "alpaca", "chatml", "llama3", "mistral", "mistral_v1", "mistral_v2v3", "qwen_25",
+     "phi_3", "gemma"}
+)
+
+# Axolotl template names axo does not bundle: a clear error instead of "unknown".
+AXOLOTL_ONLY_TEMPLATES: frozenset[str] = frozenset(
+    {"llama3_2_vision", "llama4", "mistral_v3_tekken", "mistral_v7_tekken", "gemma3", "gemma3n", "gemma4", "phi_35",
+     "phi_4", "qwen3", "qwen3_5", "qwen2_vl", "deepseek_v2", "deepseek_v3", "cohere", "falcon_h1", "metharme",
+     "command_a", "command_a_tool_use", "command_a_rag", "exaone", "exaone4", "jamba", "aya", "nemotron_h",
+     "pixtral", "llava"}
 )
 
 # Optimizer names: transformers' OptimizerNames values that make sense for fine-tuning.

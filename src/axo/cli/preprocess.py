@@ -1,0 +1,48 @@
+"""`axo preprocess CONFIG`: prepare and cache the datasets; `--debug N` shows N samples token by token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from axo.cli.report import print_problems
+from axo.config.load import load_config
+from axo.config.overrides import parse_overrides
+from axo.config.problems import ConfigError, Kind
+
+
+def preprocess(
+    ctx: typer.Context,
+    config: Path = typer.Argument(..., help="The YAML config file.", show_default=False),
+    debug: int = typer.Option(0, "--debug", help="Show this many prepared samples, each token coloured by trained/masked."),
+    force: bool = typer.Option(False, "--force", help="Prepare again even when the cache is up to date."),
+    strict: bool = typer.Option(False, "--strict", help="Unknown and unsupported keys are errors."),
+) -> None:
+    """Tokenize, mask and cache the datasets of CONFIG (what `axo train` does first)."""
+    err = Console(stderr=True)
+    try:
+        loaded = load_config(config, parse_overrides(list(ctx.args)), strict=strict)
+        if not loaded.ok:
+            print_problems(err, loaded)
+            raise typer.Exit(1)
+        warnings = [p for p in loaded.problems if p.kind in (Kind.UNKNOWN_KEY, Kind.UNSUPPORTED_KEY, Kind.CONFLICT)]
+        for problem in warnings:
+            err.print(f"[yellow]warning[/] {problem.render()}", highlight=False, soft_wrap=True)
+        from axo.data.prepare import prepare_data
+        from axo.models.tokenizer import load_tokenizer
+
+        cfg = loaded.require()
+        tokenizer = load_tokenizer(cfg)
+        prepared = prepare_data(cfg, tokenizer, config_dir=config.resolve().parent, force=force)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(f"[bold red]error[/] {problem.render()}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    from axo.data.debug import print_summary, render_sample
+
+    out = Console()
+    for number, sample in enumerate(prepared.train[:debug]):
+        render_sample(out, sample, tokenizer, number, plain=True)
+    print_summary(out, prepared.meta, prepared.from_cache, str(prepared.folder))

@@ -1,0 +1,1 @@
+"""Data preparation: sources, prompt formats (one module each under `formats/`), masking, caching."""

@@ -1,0 +1,174 @@
+"""The prepared-dataset cache: a folder per fingerprint, written atomically, never stale.
+
+The fingerprint covers everything that changes tokens: the data-relevant config keys, the tokenizer's
+files (or its full serialized state when it came from the Hub), the bytes of every local data file, and
+axo's version. Editing one line of a data file or upgrading axo therefore prepares again; an unchanged
+run reuses the cache. A folder becomes visible under its fingerprint name only after every file in it
+is written and synced, so a killed run never leaves a cache that later loads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from axo import __version__
+from axo.config.paths import resolve_local_path
+from axo.config.schema import AxoConfig
+from axo.data.formats.base import Sample
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+CACHE_FORMAT = 1
+_DATA_KEYS = ("datasets", "test_datasets", "sequence_len", "excess_length_strategy", "min_sample_len",
+              "train_on_inputs", "chat_template", "chat_template_jinja", "eot_tokens", "train_on_eos", "val_set_size",
+              "shuffle_merged_datasets", "seed", "dataset_exact_deduplication", "sample_packing", "num_labels")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                    "chat_template.jinja", "chat_template.json", "vocab.json", "merges.txt", "tokenizer.model")
+
+
+def _hash_file(path: Path, digest: Any) -> None:
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+
+
+def _tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
+    digest = hashlib.sha256()
+    folder = Path(str(tokenizer.name_or_path))
+    files = [folder / name for name in _TOKENIZER_FILES if (folder / name).is_file()] if folder.is_dir() else []
+    if files:
+        for file in files:
+            digest.update(file.name.encode())
+            _hash_file(file, digest)
+    else:  # a hub tokenizer: its serialized state is what determines the tokens
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        digest.update((backend.to_str() if backend is not None else repr(tokenizer.get_vocab())).encode())
+        digest.update(str(tokenizer.chat_template).encode())
+    # special_tokens / tokens in the config change the tokenizer after loading
+    digest.update(json.dumps([tokenizer.all_special_tokens, len(tokenizer)], sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _data_files_digest(cfg: AxoConfig, config_dir: Path | None) -> list[str]:
+    digests = []
+    for entry in [*(cfg.datasets or []), *(cfg.test_datasets or [])]:
+        digest = hashlib.sha256(entry.path.encode())
+        local = resolve_local_path(entry.path, config_dir)
+        if local is not None:
+            files = [local] if local.is_file() else sorted(p for p in local.rglob("*") if p.is_file())
+            for file in files:
+                digest.update(str(file.relative_to(local) if local.is_dir() else file.name).encode())
+                _hash_file(file, digest)
+        digests.append(digest.hexdigest())
+    return digests
+
+
+def fingerprint(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase, config_dir: Path | None) -> str:
+    """A hex digest that changes whenever the prepared tokens could change."""
+    settings = cfg.model_dump(mode="json", include=set(_DATA_KEYS))
+    payload = {
+        "axo": __version__,
+        "format": CACHE_FORMAT,
+        "settings": settings,
+        "tokenizer": _tokenizer_digest(tokenizer),
+        "data": _data_files_digest(cfg, config_dir),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _write_split(path: Path, samples: list[Sample]) -> None:
+    import pyarrow as pa
+
+    columns: dict[str, Any] = {
+        "input_ids": pa.array([s.input_ids for s in samples], type=pa.list_(pa.int32())),
+        "labels": pa.array([s.labels for s in samples], type=pa.list_(pa.int32())),
+    }
+    if samples and samples[0].label is not None:
+        columns["label"] = pa.array([s.label for s in samples], type=pa.int64())
+    table = pa.table(columns)
+    # The IPC stream format is what `datasets` writes, so `datasets.Dataset.from_file` can map it.
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def save_prepared(root: Path, key: str, splits: dict[str, list[Sample]], meta: dict[str, Any]) -> Path:
+    """Write `splits` and `meta` under `root/key` atomically; returns the final folder."""
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / key
+    staging = Path(tempfile.mkdtemp(prefix=f".{key}.{os.getpid()}.", suffix=".partial", dir=root))
+    try:
+        for name, samples in splits.items():
+            _write_split(staging / f"{name}.arrow", samples)
+        (staging / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        for file in staging.iterdir():
+            _fsync(file)
+        _fsync(staging)
+        if final.exists():  # an identical fingerprint prepared by a concurrent run: keep theirs
+            shutil.rmtree(staging)
+            return final
+        staging.rename(final)
+        _fsync(root)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def load_prepared(folder: Path) -> tuple[dict[str, list[Sample]], dict[str, Any]] | None:
+    """The splits and meta saved in `folder`, or None when it is missing or incomplete."""
+    import pyarrow as pa
+
+    meta_file = folder / "meta.json"
+    if not meta_file.is_file():
+        return None
+    try:
+        meta = json.loads(meta_file.read_text())
+        splits = {}
+        for name in meta["splits"]:
+            with pa.memory_map(str(folder / f"{name}.arrow")) as source:
+                table = pa.ipc.open_stream(source).read_all()
+            ids, labels = table.column("input_ids").to_pylist(), table.column("labels").to_pylist()
+            classes = table.column("label").to_pylist() if "label" in table.column_names else [None] * len(ids)
+            splits[name] = [Sample(i, l, n, c) for n, (i, l, c) in enumerate(zip(ids, labels, classes))]
+    except (OSError, ValueError, KeyError, pa.ArrowInvalid):
+        return None
+    return splits, meta
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_partial_folders(root: Path) -> list[Path]:
+    """Delete staging folders left by killed runs (not those of running processes); returns them."""
+    removed = []
+    if root.is_dir():
+        for leftover in root.glob(".*.partial"):
+            parts = leftover.name.split(".")
+            pid = int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else None
+            if pid is not None and pid != os.getpid() and _alive(pid):
+                continue
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed.append(leftover)
+    return removed

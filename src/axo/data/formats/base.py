@@ -1,0 +1,95 @@
+"""What every prompt format provides, and the registry that maps `type:` names to formats."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from axo.config.schema import AxoConfig, DatasetConfig
+from axo.data.errors import data_error
+from axo.data.sources import Rows
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+IGNORE_INDEX = -100  # label of tokens that carry no loss (PyTorch's cross-entropy ignore_index)
+
+
+@dataclass
+class Sample:
+    """One tokenized training sample; `row` is the index of the source row it came from."""
+
+    input_ids: list[int]
+    labels: list[int]
+    row: int
+    label: int | None = None  # the class, for sequence classification
+
+
+class PromptFormat(ABC):
+    """Turns rows of one dataset into token ids and labels.
+
+    Subclasses set `name` (the `type:` they answer to), read `self.entry` for their options and
+    implement :meth:`tokenize` for a whole dataset at once, so that tokenizers can batch.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, cfg: AxoConfig, entry: DatasetConfig, style: str | None):
+        self.tokenizer = tokenizer
+        self.cfg = cfg
+        self.entry = entry
+        self.style = style
+
+    @abstractmethod
+    def tokenize(self, rows: Rows) -> list[Sample]:
+        """Samples for `rows` (a row may give none or several). Raises DataError for malformed rows."""
+
+    def field(self, rows: Rows, index: int, name: str, *, required: bool = True, default: Any = None) -> Any:
+        """Row `index`'s value of `name`; a missing required field is an error naming file, row and field."""
+        row = rows.rows[index]
+        value = row.get(name, default)
+        if value is None and required:
+            origin, line = rows.where(index)
+            present = ", ".join(sorted(map(str, row))) or "none"
+            raise data_error(f"row {line} has no {name!r} field, which the {self.name} format needs "
+                             f"(fields present: {present}).", origin=origin, line=line, key=name,
+                             hint=self.field_hint(name))
+        return value
+
+    def field_hint(self, name: str) -> str:
+        return f"Add {name!r} to every row, or point the format at your column name."
+
+
+_FORMATS: dict[str, type[PromptFormat]] = {}
+
+
+def register_format(cls: type[PromptFormat]) -> type[PromptFormat]:
+    """Class decorator: make `cls` answer to `type: <cls.name>`. Names must be unique."""
+    if cls.name in _FORMATS:
+        raise ValueError(f"prompt format {cls.name!r} is registered twice ({_FORMATS[cls.name].__module__} and "
+                         f"{cls.__module__})")
+    _FORMATS[cls.name] = cls
+    return cls
+
+
+def registered_formats() -> dict[str, type[PromptFormat]]:
+    return dict(_FORMATS)
+
+
+def format_for(tokenizer: PreTrainedTokenizerBase, cfg: AxoConfig, entry: DatasetConfig) -> PromptFormat:
+    """The format object for a dataset entry (`type: alpaca:chat` -> the alpaca format, style `chat`)."""
+    type_ = entry.type
+    if type_ is None:
+        name, style = "pretokenized", None
+    elif isinstance(type_, str):
+        name, _, style = type_.partition(":")
+        name = name.split(".", 1)[0]  # Axolotl's `chat_template.default` spelling
+        style = style or None
+    else:
+        name, style = "alpaca", None  # a `type:` mapping is an alpaca-like format over the user's fields
+    cls = _FORMATS.get(name)
+    if cls is None:
+        raise data_error(f"unknown dataset type {name!r}; known types: {', '.join(sorted(_FORMATS))}.",
+                         origin=entry.path, key="type")
+    return cls(tokenizer, cfg, entry, style)

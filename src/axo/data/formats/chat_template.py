@@ -1,0 +1,198 @@
+"""`type: chat_template`: conversations rendered by a Jinja chat template, only chosen turns trained.
+
+Each conversation is rendered once (plus once with placeholder contents, to find exactly where each
+message's content lands in the text) and tokenized once with character offsets. A token carries loss
+when it overlaps the content of a trainable turn; role headers and template markup stay masked. The
+end-of-sequence / end-of-turn token after a turn follows Axolotl's `train_on_eos` / `train_on_eot`
+rules (all | turn | last | none), looking at most 3 tokens past the content, as Axolotl does.
+Axolotl finds each turn by re-rendering the conversation per turn; this is one render per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from axo.data.chat_templates import resolve_chat_template
+from axo.data.errors import data_error
+from axo.data.formats.base import IGNORE_INDEX, PromptFormat, Sample, register_format
+from axo.data.sources import Rows
+
+DEFAULT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
+                 "system": "system", "tool": "tool"}
+TERMINATOR_WINDOW = 3  # Axolotl accepts an EOS/EOT at most this many tokens after the content
+_SENTINEL = "\u0000AXO{}\u0000"
+
+
+@dataclass
+class Turn:
+    role: str
+    content: str
+    trainable: bool
+    detail: list[dict[str, Any]] | None = None
+
+
+class _TemplateRenderError(Exception):
+    pass
+
+
+@register_format
+class ChatTemplateFormat(PromptFormat):
+    name = "chat_template"
+
+    def _roles(self) -> dict[str, str]:
+        roles = dict(DEFAULT_ROLES)
+        for template_role, data_roles in (self.entry.roles or {}).items():
+            for data_role in data_roles:
+                roles[data_role] = template_role
+        return roles
+
+    def _eot_ids(self) -> set[int]:
+        ids = set()
+        for token in self.cfg.eot_tokens or [self.tokenizer.eos_token]:
+            if token is None:
+                continue
+            encoded = self.tokenizer.encode(token, add_special_tokens=False)
+            if len(encoded) != 1:
+                raise data_error(f"eot token {token!r} is {len(encoded)} tokens, not one.", key="eot_tokens",
+                                 hint="Add it to the vocabulary with `tokens:` (or `special_tokens`), or list a single token.")
+            ids.add(encoded[0])
+        return ids
+
+    def _turns(self, rows: Rows, index: int, roles: dict[str, str]) -> tuple[list[Turn], Any]:
+        entry = self.entry
+        messages = self.field(rows, index, entry.field_messages)
+        origin, line = rows.where(index)
+        if not isinstance(messages, list):
+            raise data_error(f"row {line}: `{entry.field_messages}` must be a list of messages.", origin=origin,
+                             line=line, key=entry.field_messages)
+        mapping = entry.message_property_mappings or {"role": "role", "content": "content"}
+        role_key, content_key = mapping.get("role", "role"), mapping.get("content", "content")
+        train_roles = set(entry.roles_to_train or [])
+        flag_key = entry.message_field_training or "training"
+        detail_key = entry.message_field_training_detail or "train_detail"
+        turns = []
+        if entry.field_system and rows.rows[index].get(entry.field_system):
+            turns.append(Turn("system", str(rows.rows[index][entry.field_system]), False))
+        for number, message in enumerate(messages):
+            if not isinstance(message, dict) or role_key not in message or content_key not in message:
+                raise data_error(f"row {line}: message {number} needs {role_key!r} and {content_key!r}.", origin=origin,
+                                 line=line, key=f"{entry.field_messages}[{number}]",
+                                 hint="Map your keys with `message_property_mappings: {role: ..., content: ...}`.")
+            role = roles.get(str(message[role_key]), str(message[role_key]))
+            if entry.drop_system_message and role == "system":
+                continue
+            detail = message.get(detail_key)
+            if flag_key in message and message[flag_key] is not None:
+                trainable = bool(message[flag_key])
+            elif detail is not None:
+                trainable = bool(detail)
+            else:
+                trainable = self.cfg.train_on_inputs or role in train_roles
+            turns.append(Turn(role, "" if message[content_key] is None else str(message[content_key]), trainable, detail))
+        tools = rows.rows[index].get(entry.field_tools or "tools")
+        return turns, tools
+
+    def _render(self, template: str, turns: list[Turn], contents: list[str], tools: Any) -> str:
+        messages = [{"role": t.role, "content": c} for t, c in zip(turns, contents)]
+        try:
+            return self.tokenizer.apply_chat_template(messages, chat_template=template, tokenize=False,
+                                                      tools=tools or None)
+        except Exception as exc:  # jinja's raise_exception and template errors come in several types
+            raise _TemplateRenderError(str(exc)) from None
+
+    def _content_spans(self, template: str, turns: list[Turn], tools: Any) -> tuple[str, list[tuple[int, int] | None]]:
+        """The rendered text and each turn's (start, end) character span in it."""
+        text = self._render(template, turns, [t.content for t in turns], tools)
+        skeleton = self._render(template, turns, [_SENTINEL.format(i) for i in range(len(turns))], tools)
+        for transform in (lambda s: s, str.strip):
+            rebuilt, spans, cursor = [], [], 0
+            for number, turn in enumerate(turns):
+                marker = _SENTINEL.format(number)
+                at = skeleton.find(marker, cursor)
+                if at < 0:  # the template dropped this message (e.g. phi_3 drops unknown roles)
+                    spans.append(None)
+                    continue
+                rebuilt.append(skeleton[cursor:at])
+                start = sum(map(len, rebuilt))
+                content = transform(turn.content)
+                rebuilt.append(content)
+                spans.append((start, start + len(content)))
+                cursor = at + len(marker)
+            rebuilt.append(skeleton[cursor:])
+            if "".join(rebuilt) == text:
+                return text, spans
+        # The template changes contents in another way: find each one in order in the real text.
+        spans, cursor = [], 0
+        for turn in turns:
+            at = text.find(turn.content.strip(), cursor)
+            spans.append(None if at < 0 else (at, at + len(turn.content.strip())))
+            cursor = at + len(turn.content.strip()) if at >= 0 else cursor
+        return text, spans
+
+    def tokenize(self, rows: Rows) -> list[Sample]:
+        entry = self.entry
+        template = resolve_chat_template(entry.chat_template or self.cfg.chat_template or "tokenizer_default",
+                                         entry.chat_template_jinja or self.cfg.chat_template_jinja, self.tokenizer)
+        roles = self._roles()
+        texts, layouts = [], []
+        for index in range(len(rows.rows)):
+            turns, tools = self._turns(rows, index, roles)
+            try:
+                text, spans = self._content_spans(template, turns, tools)
+            except _TemplateRenderError as exc:
+                origin, line = rows.where(index)
+                raise data_error(f"row {line}: the chat template refused the conversation: {exc}", origin=origin,
+                                 line=line, key=entry.field_messages,
+                                 hint="Check the roles (some templates need user/assistant alternation and no system).") from None
+            texts.append(text)
+            layouts.append((turns, spans))
+        if not texts:
+            return []
+        encoded = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+        eos, eot = self.tokenizer.eos_token_id, self._eot_ids()
+        return [Sample(list(ids), self._labels(ids, offsets, turns, spans, eos, eot), index)
+                for index, (ids, offsets, (turns, spans)) in enumerate(zip(encoded["input_ids"], encoded["offset_mapping"], layouts))]
+
+    def _labels(self, ids: list[int], offsets: list[tuple[int, int]], turns: list[Turn],
+                spans: list[tuple[int, int] | None], eos: int | None, eot: set[int]) -> list[int]:
+        labels = [IGNORE_INDEX] * len(ids)
+        rules = {"eot": self.entry.train_on_eot or "turn", "eos": self.entry.train_on_eos or "turn"}
+        if not self.entry.roles_to_train and rules["eos"] == "none" and rules["eot"] == "none" and not self.cfg.train_on_inputs:
+            return self._legacy_labels(ids, offsets, spans)
+        process_all = "all" in rules.values()
+        last_found: dict[str, int] = {}
+        for turn, span in zip(turns, spans):
+            if span is None or (not turn.trainable and not process_all):
+                continue
+            start, end = span
+            inside = [i for i, (a, b) in enumerate(offsets) if a < end and b > start and b > a]
+            if turn.trainable:
+                for i in inside:
+                    if turn.detail is None or self._in_detail(offsets[i][0] - start, turn.detail):
+                        labels[i] = ids[i]
+            after = inside[-1] + 1 if inside else next((i for i, (a, _) in enumerate(offsets) if a >= end), len(ids))
+            for kind, wanted in (("eot", eot), ("eos", {eos} if eos is not None else set())):
+                found = next((i for i in range(after, min(after + TERMINATOR_WINDOW + 1, len(ids))) if ids[i] in wanted), None)
+                if found is None:
+                    continue
+                last_found[kind] = found
+                if rules[kind] == "all" or (rules[kind] == "turn" and turn.trainable):
+                    labels[found] = ids[found]
+        for kind, position in last_found.items():
+            if rules[kind] == "last":
+                labels[position] = ids[position]
+        return labels
+
+    @staticmethod
+    def _in_detail(char: int, detail: list[dict[str, Any]]) -> bool:
+        return any(span.get("train", True) and span.get("begin_offset", 0) <= char <= span.get("end_offset", -1)
+                   for span in detail)
+
+    @staticmethod
+    def _legacy_labels(ids: list[int], offsets: list[tuple[int, int]], spans: list[tuple[int, int] | None]) -> list[int]:
+        """Axolotl's path with no roles and no eos/eot training: train everything from the last message on."""
+        last = next((span for span in reversed(spans) if span is not None), None)
+        if last is None:
+            return [IGNORE_INDEX] * len(ids)
+        return [token if end > last[0] else IGNORE_INDEX for token, (_, end) in zip(ids, offsets)]

@@ -1,0 +1,230 @@
+"""Read the rows of one dataset entry: local files and folders (read directly, with line numbers for
+errors) or Hugging Face hub datasets (through `datasets.load_dataset`)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from axo.config.paths import looks_like_hub_id, resolve_local_path
+from axo.config.schema import DatasetConfig
+from axo.data.errors import data_error
+
+SUFFIX_TYPES = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".arrow": "arrow",
+                ".txt": "text"}
+_SLICE = re.compile(r"^(?P<split>[\w.-]+)(\[(?P<start>-?\d+%?)?:(?P<stop>-?\d+%?)?\])?$")
+
+
+@dataclass
+class Rows:
+    """Rows read from one dataset entry, with where each came from (for error messages)."""
+
+    source: str
+    rows: list[dict[str, Any]]
+    lines: list[int] = field(default_factory=list)  # 1-based line per row for text formats, else row number
+    files: list[str] = field(default_factory=list)  # file per row when a folder holds several
+
+    def where(self, index: int) -> tuple[str, int]:
+        """(file, line) of row `index`."""
+        origin = self.files[index] if self.files else self.source
+        return origin, self.lines[index] if self.lines else index + 1
+
+
+def _read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    rows, lines = [], []
+    with path.open(encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise data_error(f"line {number} is not valid JSON: {exc.msg} (column {exc.colno}).",
+                                 origin=str(path), line=number,
+                                 hint="Each line of a .jsonl file must be one JSON object.") from None
+            if not isinstance(row, dict):
+                raise data_error(f"line {number} is a JSON {type(row).__name__}, not an object.", origin=str(path),
+                                 line=number, hint='Write each row as {"field": value, ...}.')
+            rows.append(row)
+            lines.append(number)
+    return rows, lines
+
+
+def _read_json(path: Path, field_name: str | None) -> tuple[list[dict[str, Any]], list[int]]:
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":  # one object per line in a .json file: read it as JSON Lines
+            return _read_jsonl(path)
+        raise data_error(f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
+                         origin=str(path), line=exc.lineno) from None
+    if isinstance(data, dict):
+        if field_name and isinstance(data.get(field_name), list):
+            data = data[field_name]
+        else:
+            lists = [k for k, v in data.items() if isinstance(v, list)]
+            raise data_error("holds a JSON object, not a list of rows.", origin=str(path),
+                             hint=f"Set `field:` to the key holding the rows ({', '.join(lists) or 'none found'}).")
+    if not isinstance(data, list):
+        raise data_error("must hold a JSON list of row objects.", origin=str(path))
+    for index, row in enumerate(data):
+        if not isinstance(row, dict):
+            raise data_error(f"row {index + 1} is a JSON {type(row).__name__}, not an object.", origin=str(path),
+                             line=index + 1)
+    return data, []
+
+
+def _read_csv(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows, lines = [], []
+        for row in reader:
+            if None in row:
+                raise data_error(f"line {reader.line_num} has more columns than the header.", origin=str(path),
+                                 line=reader.line_num, hint="Quote values that contain commas.")
+            rows.append(row)
+            lines.append(reader.line_num)
+    return rows, lines
+
+
+def _read_table(path: Path, kind: str) -> tuple[list[dict[str, Any]], list[int]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        if kind == "parquet":
+            table = pq.read_table(path)
+        else:
+            with pa.memory_map(str(path)) as source:
+                try:
+                    table = pa.ipc.open_stream(source).read_all()  # what `datasets` writes
+                except pa.ArrowInvalid:
+                    table = pa.ipc.open_file(source).read_all()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise data_error(f"cannot be read as {kind}: {exc}.", origin=str(path)) from None
+    return table.to_pylist(), []
+
+
+def _read_file(path: Path, kind: str, entry: DatasetConfig) -> tuple[list[dict[str, Any]], list[int]]:
+    try:
+        if kind == "json":
+            return _read_jsonl(path) if path.suffix == ".jsonl" else _read_json(path, entry.field)
+        if kind == "csv":
+            return _read_csv(path)
+        if kind == "text":
+            lines = path.read_text(encoding="utf-8").splitlines()
+            return [{"text": line} for line in lines if line.strip()], [i + 1 for i, line in enumerate(lines) if line.strip()]
+        return _read_table(path, kind)
+    except UnicodeDecodeError:
+        raise data_error("is not UTF-8 text.", origin=str(path), hint="Convert the file to UTF-8.") from None
+    except OSError as exc:
+        raise data_error(f"cannot be read: {exc.strerror}.", origin=str(path), hint="Check the path and permissions.") from None
+
+
+def _files_of(path: Path, entry: DatasetConfig) -> list[Path]:
+    if path.is_file():
+        return [path]
+    wanted = [entry.data_files] if isinstance(entry.data_files, str) else entry.data_files
+    if wanted:
+        files = [path / name for name in wanted]
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise data_error(f"data_files not found: {', '.join(missing)}.", origin=str(path), key="data_files")
+        return files
+    files = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix in SUFFIX_TYPES)
+    if not files:
+        raise data_error("is a folder with no data files.", origin=str(path),
+                         hint=f"Put {', '.join(SUFFIX_TYPES)} files in it, or point `path` at a file.")
+    return files
+
+
+def _slice(rows: Rows, split: str, origin: str) -> Rows:
+    """Apply a split slice such as `train[:500]` or `train[10%:20%]` to local rows."""
+    match = _SLICE.match(split)
+    if match is None:
+        raise data_error(f"split {split!r} is not a split name or slice.", origin=origin, key="split",
+                         hint="Write `train`, `train[:500]` or `train[10%:20%]`.")
+    if match["split"] != "train":
+        raise data_error(f"a local file has only a `train` split, not {match['split']!r}.", origin=origin,
+                         key="split", hint="Use `split: train` (with a slice if needed) or `val_set_size`.")
+
+    def bound(text: str | None) -> int | None:
+        if text is None:
+            return None
+        return round(len(rows.rows) * int(text[:-1]) / 100) if text.endswith("%") else int(text)
+
+    chosen = slice(bound(match["start"]), bound(match["stop"]))
+    return Rows(rows.source, rows.rows[chosen], rows.lines[chosen], rows.files[chosen])
+
+
+def _shard(rows: Rows, entry: DatasetConfig) -> Rows:
+    if not entry.shards:
+        return rows
+    index = entry.shards_idx or 0
+    if index >= entry.shards:
+        raise data_error(f"shards_idx {index} is out of range for {entry.shards} shards.", key="shards_idx",
+                         hint=f"Use 0 … {entry.shards - 1}.")
+    size, extra = divmod(len(rows.rows), entry.shards)
+    start = index * size + min(index, extra)  # contiguous shards, as `datasets.Dataset.shard(contiguous=True)`
+    stop = start + size + (1 if index < extra else 0)
+    return Rows(rows.source, rows.rows[start:stop], rows.lines[start:stop], rows.files[start:stop])
+
+
+def read_rows(entry: DatasetConfig, config_dir: Path | None = None) -> Rows:
+    """All rows of one `datasets:` entry, after its split slice and sharding.
+
+    Raises:
+        DataError: for a missing path, an unknown file type, or a malformed file (naming file and line).
+    """
+    local = resolve_local_path(entry.path, config_dir)
+    if local is None:
+        if looks_like_hub_id(entry.path):
+            rows = _read_hub(entry)
+        else:
+            raise data_error("not found.", origin=entry.path, key="path",
+                             hint="Fix the path (relative paths start from the working directory or the config's folder).")
+    else:
+        rows = _read_local(local, entry)
+        if entry.split != "train":
+            rows = _slice(rows, entry.split, entry.path)
+    return _shard(rows, entry)
+
+
+def _read_local(path: Path, entry: DatasetConfig) -> Rows:
+    all_rows: list[dict[str, Any]] = []
+    all_lines: list[int] = []
+    all_files: list[str] = []
+    files = _files_of(path, entry)
+    for file in files:
+        kind = entry.ds_type or SUFFIX_TYPES.get(file.suffix.lower())
+        if kind is None:
+            raise data_error(f"has an unknown file type {file.suffix!r}.", origin=str(file), key="ds_type",
+                             hint=f"Set `ds_type:` to one of json, csv, parquet, arrow, text.")
+        rows, lines = _read_file(file, kind, entry)
+        all_rows += rows
+        all_lines += lines or list(range(1, len(rows) + 1))
+        if len(files) > 1:
+            all_files += [str(file)] * len(rows)
+    return Rows(str(path), all_rows, all_lines, all_files)
+
+
+def _read_hub(entry: DatasetConfig) -> Rows:
+    """A hub dataset through `datasets` (needs network access or a local HF cache)."""
+    try:
+        import datasets
+    except ImportError:  # pragma: no cover - datasets is a core dependency
+        raise data_error("reading hub datasets needs the `datasets` package.", origin=entry.path,
+                         hint="pip install datasets") from None
+    try:
+        dataset = datasets.load_dataset(entry.path, name=entry.name, split=entry.split, data_files=entry.data_files,
+                                        revision=entry.revision, trust_remote_code=entry.trust_remote_code)
+    except Exception as exc:  # datasets raises many types (network, missing config, bad split)
+        raise data_error(f"cannot load the hub dataset: {str(exc).splitlines()[0]}", origin=entry.path, key="path",
+                         hint="Check the id, `name` and `split`, and that this machine can reach the Hub "
+                              "(or has the dataset cached).") from None
+    return Rows(entry.path, dataset.to_list())

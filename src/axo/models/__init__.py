@@ -1,0 +1,1 @@
+"""Loading base models and tokenizers, quantization, adapters and kernel choices."""

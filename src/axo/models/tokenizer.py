@@ -1,0 +1,53 @@
+"""Load the tokenizer a config names, with Axolotl's adjustments (special tokens, extra tokens, pad)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from axo.config.problems import ConfigError, Kind, Problem, Severity
+from axo.config.schema import AxoConfig
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+
+def _error(key: str, message: str, hint: str) -> ConfigError:
+    return ConfigError([Problem(Severity.ERROR, Kind.MISSING_RESOURCE, key, message, hint)])
+
+
+def load_tokenizer(cfg: AxoConfig) -> PreTrainedTokenizerBase:
+    """The tokenizer of `cfg.tokenizer_config` (default: the base model), ready for data preparation.
+
+    Applies `special_tokens` and `tokens` (added to the vocabulary when missing) and, as Axolotl does,
+    uses the EOS token for padding when the tokenizer has no pad token.
+
+    Raises:
+        ConfigError: when the tokenizer cannot be found or loaded.
+    """
+    from transformers import AutoTokenizer
+
+    source = cfg.tokenizer_config or cfg.base_model
+    kwargs = {"use_fast": cfg.tokenizer_use_fast, "trust_remote_code": cfg.trust_remote_code}
+    if cfg.tokenizer_legacy is not None:
+        kwargs["legacy"] = cfg.tokenizer_legacy
+    if cfg.revision_of_model and source == cfg.base_model:
+        kwargs["revision"] = cfg.revision_of_model
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise _error("tokenizer_config" if cfg.tokenizer_config != cfg.base_model else "base_model",
+                     f"cannot load a tokenizer from {source!r}: {str(exc).splitlines()[0]}",
+                     "Point `base_model` (or `tokenizer_config`) at a model folder with tokenizer files, "
+                     "or a hub id reachable from this machine.") from None
+    if cfg.special_tokens is not None:
+        special = cfg.special_tokens.model_dump(exclude_none=True)
+        extra = special.pop("additional_special_tokens", None)
+        if special:
+            tokenizer.add_special_tokens(special)
+        if extra:
+            tokenizer.add_special_tokens({"additional_special_tokens": extra}, replace_extra_special_tokens=False)
+    if cfg.tokens:
+        tokenizer.add_tokens(list(cfg.tokens))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
