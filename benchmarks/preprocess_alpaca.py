@@ -21,6 +21,10 @@ WORDS = ("data model train token learn write answer question simple water light 
          "number system energy market health science history language computer garden animal planet school "
          "friend morning winter summer travel future money social power value nature family memory change").split()
 
+TEMPLATE_TEXT = ("Below is an instruction that describes a task, paired with an input that provides further context. "
+                 "Write a response that appropriately completes the request.\n\n### Instruction:\n\n### Input:\n\n"
+                 "### Response:\n Below is an instruction that describes a task.")
+
 
 def build_tokenizer(folder: Path, corpus: list[str]) -> None:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
@@ -43,8 +47,8 @@ def make_rows(count: int, seed: int = 0) -> list[dict[str, str]]:
     rows = []
     for _ in range(count):
         has_input = rng.random() < 0.4
-        rows.append({"instruction": sentence(rng.randint(3, 12)), "input": sentence(rng.randint(2, 10)) if has_input else "",
-                     "output": sentence(rng.randint(3, 40))})
+        rows.append({"instruction": sentence(rng.randint(4, 12)), "input": sentence(rng.randint(2, 10)) if has_input else "",
+                     "output": sentence(rng.randint(4, 36))})
     return rows
 
 
@@ -59,7 +63,7 @@ def main() -> None:
     with (work / "alpaca.jsonl").open("w") as handle:
         for row in rows:
             handle.write(json.dumps(row) + "\n")
-    build_tokenizer(work / "tokenizer", [" ".join(r.values()) for r in rows[:5000]])
+    build_tokenizer(work / "tokenizer", [TEMPLATE_TEXT] * 200 + [" ".join(r.values()) for r in rows[:5000]])
     (work / "config.yml").write_text(
         "base_model: ./tokenizer\nlearning_rate: 2e-4\nsequence_len: 2048\n"
         "datasets:\n  - path: alpaca.jsonl\n    type: alpaca\ndataset_prepared_path: ./prepared\n")
@@ -69,10 +73,15 @@ def main() -> None:
     wall = time.perf_counter() - started
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     meta = json.loads(next((work / "prepared").glob("*/meta.json")).read_text())
-    lengths = (meta["train"]["mean_length"], meta["train"]["max_length"])
+    import pyarrow as pa
+    import pyarrow.compute  # noqa: F401
+
+    folder = next((work / "prepared").glob("*/meta.json")).parent
+    with pa.memory_map(str(folder / "train.arrow")) as source:
+        sizes = pa.compute.list_value_length(pa.ipc.open_stream(source).read_all().column("input_ids")).to_pylist()
     print(json.dumps({"rows": args.rows, "wall_s": round(wall, 2), "rows_per_s": round(args.rows / wall),
                       "peak_rss_mib": round(peak_mib), "samples": meta["train"]["samples"],
-                      "mean_tokens": round(lengths[0], 1), "max_tokens": lengths[1],
+                      "tokens_min_mean_max": [min(sizes), round(sum(sizes) / len(sizes), 1), max(sizes)],
                       "prepare_s_inside": meta["seconds"], "python": sys.version.split()[0]}, indent=1))
 
 

@@ -83,12 +83,26 @@ def fingerprint(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase, config_dir: 
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
+def _list_column(lists: list[list[int]]):
+    """A list<int32> Arrow column built from one flat buffer (much faster than from nested lists)."""
+    import itertools
+
+    import numpy as np
+    import pyarrow as pa
+
+    lengths = np.fromiter((len(values) for values in lists), dtype=np.int32, count=len(lists))
+    offsets = np.zeros(len(lists) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int32, count=int(offsets[-1]))
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))
+
+
 def _write_split(path: Path, samples: list[Sample]) -> None:
     import pyarrow as pa
 
     columns: dict[str, Any] = {
-        "input_ids": pa.array([s.input_ids for s in samples], type=pa.list_(pa.int32())),
-        "labels": pa.array([s.labels for s in samples], type=pa.list_(pa.int32())),
+        "input_ids": _list_column([s.input_ids for s in samples]),
+        "labels": _list_column([s.labels for s in samples]),
     }
     if samples and samples[0].label is not None:
         columns["label"] = pa.array([s.label for s in samples], type=pa.int64())

@@ -113,7 +113,7 @@ def _read_table(path: Path, kind: str) -> tuple[list[dict[str, Any]], list[int]]
 def _read_file(path: Path, kind: str, entry: DatasetConfig) -> tuple[list[dict[str, Any]], list[int]]:
     try:
         if kind == "json":
-            return _read_jsonl(path) if path.suffix == ".jsonl" else _read_json(path, entry.field)
+            return _read_jsonl(path) if path.suffix.lower() == ".jsonl" else _read_json(path, entry.field)
         if kind == "csv":
             return _read_csv(path)
         if kind == "text":
@@ -136,7 +136,7 @@ def _files_of(path: Path, entry: DatasetConfig) -> list[Path]:
         if missing:
             raise data_error(f"data_files not found: {', '.join(missing)}.", origin=str(path), key="data_files")
         return files
-    files = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix in SUFFIX_TYPES)
+    files = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIX_TYPES)
     if not files:
         raise data_error("is a folder with no data files.", origin=str(path),
                          hint=f"Put {', '.join(SUFFIX_TYPES)} files in it, or point `path` at a file.")
@@ -208,7 +208,7 @@ def _read_local(path: Path, entry: DatasetConfig) -> Rows:
         rows, lines = _read_file(file, kind, entry)
         all_rows += rows
         all_lines += lines or list(range(1, len(rows) + 1))
-        if len(files) > 1:
+        if file != path:  # read from a folder: errors name the file, not the folder
             all_files += [str(file)] * len(rows)
     return Rows(str(path), all_rows, all_lines, all_files)
 

@@ -13,6 +13,7 @@ from axo.config.schema import UserDefinedPrompt
 from axo.data.errors import data_error
 from axo.data.formats.base import IGNORE_INDEX, PromptFormat, Sample, register_format
 from axo.data.sources import Rows
+from axo.data.tokens import encode_batch
 
 SYSTEM_WITH_INPUT = ("Below is an instruction that describes a task, paired with an input that provides further "
                      "context. Write a response that appropriately completes the request.")
@@ -96,12 +97,8 @@ class AlpacaFormat(PromptFormat):
             system = self.field(rows, index, names[3], required=False) if names[3] else None
             prompts.append(style.build(instruction, str(input_ or ""), None if system is None else str(system)))
             responses.append(str(self.field(rows, index, names[2])))
-        tokenizer = self.tokenizer
-        prompt_ids = tokenizer(prompts)["input_ids"] if prompts else []
-        response_ids = tokenizer(responses)["input_ids"] if responses else []
-        samples = []
-        for index, (prompt, response) in enumerate(zip(prompt_ids, response_ids)):
-            input_ids, labels = join_prompt_and_response(prompt, response, tokenizer.bos_token_id,
-                                                         tokenizer.eos_token_id, self.cfg.train_on_inputs)
-            samples.append(Sample(input_ids, labels, index))
-        return samples
+        bos, eos = self.tokenizer.bos_token_id, self.tokenizer.eos_token_id  # properties: read once, not per row
+        train_on_inputs = self.cfg.train_on_inputs
+        pairs = zip(encode_batch(self.tokenizer, prompts), encode_batch(self.tokenizer, responses))
+        return [Sample(*join_prompt_and_response(prompt, response, bos, eos, train_on_inputs), index)
+                for index, (prompt, response) in enumerate(pairs)]

@@ -17,6 +17,7 @@ from axo.data.chat_templates import resolve_chat_template
 from axo.data.errors import data_error
 from axo.data.formats.base import IGNORE_INDEX, PromptFormat, Sample, register_format
 from axo.data.sources import Rows
+from axo.data.tokens import encode_batch_with_offsets
 
 DEFAULT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
                  "system": "system", "tool": "tool"}
@@ -149,10 +150,10 @@ class ChatTemplateFormat(PromptFormat):
             layouts.append((turns, spans))
         if not texts:
             return []
-        encoded = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+        all_ids, all_offsets = encode_batch_with_offsets(self.tokenizer, texts, add_special_tokens=False)
         eos, eot = self.tokenizer.eos_token_id, self._eot_ids()
         return [Sample(list(ids), self._labels(ids, offsets, turns, spans, eos, eot), index)
-                for index, (ids, offsets, (turns, spans)) in enumerate(zip(encoded["input_ids"], encoded["offset_mapping"], layouts))]
+                for index, (ids, offsets, (turns, spans)) in enumerate(zip(all_ids, all_offsets, layouts))]
 
     def _labels(self, ids: list[int], offsets: list[tuple[int, int]], turns: list[Turn],
                 spans: list[tuple[int, int] | None], eos: int | None, eot: set[int]) -> list[int]:
@@ -163,7 +164,8 @@ class ChatTemplateFormat(PromptFormat):
         process_all = "all" in rules.values()
         last_found: dict[str, int] = {}
         for turn, span in zip(turns, spans):
-            if span is None or (not turn.trainable and not process_all):
+            # An empty message is skipped entirely, as Axolotl's find_turn does (no terminator either).
+            if span is None or span[0] == span[1] or (not turn.trainable and not process_all):
                 continue
             start, end = span
             inside = [i for i, (a, b) in enumerate(offsets) if a < end and b > start and b > a]

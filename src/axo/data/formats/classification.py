@@ -6,6 +6,7 @@ from __future__ import annotations
 from axo.data.errors import data_error
 from axo.data.formats.base import IGNORE_INDEX, PromptFormat, Sample, register_format
 from axo.data.sources import Rows
+from axo.data.tokens import encode_batch
 
 
 @register_format
@@ -27,6 +28,6 @@ class ClassificationFormat(PromptFormat):
                 origin, line = rows.where(index)
                 raise data_error(f"row {line}: label {raw[index]!r} is not a class id in [0, {limit or '?'}).",
                                  origin=origin, line=line, key="label", hint="Set `num_labels` to the number of classes.")
-        encoded = self.tokenizer(texts)["input_ids"] if texts else []
+        encoded = encode_batch(self.tokenizer, texts) if texts else []
         return [Sample(list(tokens), [IGNORE_INDEX] * len(tokens), index, label=ids[index])
                 for index, tokens in enumerate(encoded)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from axo.data.formats.base import PromptFormat, Sample, register_format
 from axo.data.sources import Rows
+from axo.data.tokens import encode_batch
 
 
 @register_format
@@ -19,7 +20,7 @@ class CompletionFormat(PromptFormat):
         eos = self.tokenizer.eos_token_id
         size = self.cfg.sequence_len
         samples = []
-        for index, ids in enumerate(self.tokenizer(texts)["input_ids"]):
+        for index, ids in enumerate(encode_batch(self.tokenizer, texts)):
             if eos is not None and (not ids or ids[-1] != eos):
                 ids = [*ids, eos]
             for start in range(0, len(ids), size):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from axo.data.errors import data_error
 from axo.data.formats.base import IGNORE_INDEX, PromptFormat, Sample, register_format
 from axo.data.sources import Rows
+from axo.data.tokens import encode_batch
 
 
 @register_format
@@ -30,7 +31,7 @@ class InputOutputFormat(PromptFormat):
                                      origin=origin, line=line, key=f"segments[{number}]")
                 texts.append(str(segment["text"]))
                 owners.append((index, segment["label"]))
-        encoded = self.tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+        encoded = encode_batch(self.tokenizer, texts, add_special_tokens=False)
         by_row: dict[int, Sample] = {}
         for (index, trained), ids in zip(owners, encoded):
             sample = by_row.setdefault(index, Sample([], [], index))
