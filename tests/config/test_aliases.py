@@ -59,6 +59,5 @@ def test_noisy_embedding_alpha_and_evaluation_strategy():
 
 
 def test_problems_about_the_translated_key_point_at_the_old_line():
-    loaded = load(BASE + "flash_attention: true\n")
-    pending = find(loaded, "attn_implementation", Kind.NOT_IMPLEMENTED)
-    assert pending.line == 6
+    loaded = load(BASE + "dataset_processes: 0\n")
+    assert find(loaded, "dataset_num_proc", Kind.TYPE).line == 6

@@ -63,3 +63,8 @@ def test_negative_and_out_of_range_values():
 def test_wandb_switches_accept_yaml_booleans():
     cfg = load(BASE + "wandb_log_model: false\nwandb_watch: true\n").require()
     assert cfg.wandb_log_model == "false" and cfg.wandb_watch == "gradients"
+
+
+def test_unquoted_no_strategies_mean_no():
+    cfg = load(BASE + "save_strategy: no\neval_strategy: no\n").require()
+    assert cfg.save_strategy == "no" and cfg.eval_strategy == "no"

@@ -11,6 +11,7 @@ from axo import __version__
 from axo.cli.init import init
 from axo.cli.preprocess import preprocess
 from axo.cli.schema import config_schema
+from axo.cli.train import train
 from axo.cli.validate import OVERRIDES_HELP, validate
 from axo.config.problems import ConfigError
 
@@ -27,6 +28,7 @@ _OVERRIDABLE = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 app.command("validate", context_settings=_OVERRIDABLE, epilog=OVERRIDES_HELP)(validate)
 app.command("preprocess", context_settings=_OVERRIDABLE, epilog=OVERRIDES_HELP)(preprocess)
+app.command("train", context_settings=_OVERRIDABLE, epilog=OVERRIDES_HELP)(train)
 app.command("init")(init)
 app.command("config-schema")(config_schema)
 

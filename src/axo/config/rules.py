@@ -62,10 +62,10 @@ def _conflicts(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
     if cfg.resume_from_checkpoint and cfg.auto_resume_from_checkpoints:
         found.append(Finding("auto_resume_from_checkpoints", "and `resume_from_checkpoint` are both set.",
                              "Keep `resume_from_checkpoint` for one checkpoint, or the automatic search alone."))
-    if cfg.eval_steps is not None and cfg.eval_strategy not in (None, "steps"):
+    if cfg.eval_steps is not None and cfg.eval_strategy not in (None, "steps", "no"):
         found.append(Finding("eval_strategy", f"is `{cfg.eval_strategy}` but `eval_steps` is set.",
                              "Set `eval_strategy: steps` or remove `eval_steps`."))
-    if cfg.save_steps is not None and cfg.save_strategy not in (None, "steps"):
+    if cfg.save_steps is not None and cfg.save_strategy not in (None, "steps", "no"):
         found.append(Finding("save_strategy", f"is `{cfg.save_strategy}` but `save_steps` is set.",
                              "Set `save_strategy: steps` or remove `save_steps`."))
     if cfg.chat_template == "jinja" and not cfg.chat_template_jinja:

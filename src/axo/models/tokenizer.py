@@ -24,16 +24,23 @@ def load_tokenizer(cfg: AxoConfig) -> PreTrainedTokenizerBase:
     Raises:
         ConfigError: when the tokenizer cannot be found or loaded.
     """
-    from transformers import AutoTokenizer
+    import transformers
+
+    from axo.models.loader import model_source_kwargs
 
     source = cfg.tokenizer_config or cfg.base_model
-    kwargs = {"use_fast": cfg.tokenizer_use_fast, "trust_remote_code": cfg.trust_remote_code}
+    kwargs: dict = {"use_fast": cfg.tokenizer_use_fast, "trust_remote_code": cfg.trust_remote_code}
+    if source == cfg.base_model:  # the model's own tokenizer: same place, same GGUF file or revision
+        source, location = model_source_kwargs(cfg)
+        kwargs.update(location)
     if cfg.tokenizer_legacy is not None:
         kwargs["legacy"] = cfg.tokenizer_legacy
-    if cfg.revision_of_model and source == cfg.base_model:
-        kwargs["revision"] = cfg.revision_of_model
+    tokenizer_class = getattr(transformers, cfg.tokenizer_type or "AutoTokenizer", None)
+    if tokenizer_class is None or not hasattr(tokenizer_class, "from_pretrained"):
+        raise _error("tokenizer_type", f"{cfg.tokenizer_type!r} is not a transformers tokenizer class.",
+                     "Use AutoTokenizer, or a class such as LlamaTokenizer.")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        tokenizer = tokenizer_class.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as exc:
         raise _error("tokenizer_config" if cfg.tokenizer_config != cfg.base_model else "base_model",
                      f"cannot load a tokenizer from {source!r}: {str(exc).splitlines()[0]}",

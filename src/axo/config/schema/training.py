@@ -79,6 +79,12 @@ class TrainingSection(Section):
     resume_from_checkpoint: str | None = Field(None, description="A `checkpoint-N` directory to resume from.")
     auto_resume_from_checkpoints: bool = Field(False, description="Resume from the newest valid checkpoint in `output_dir`.")
 
+    @field_validator("eval_strategy", "save_strategy", mode="before")
+    @classmethod
+    def _yaml_no(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted `no` as false; `save_strategy: no` means the strategy "no".
+        return "no" if value is False else value
+
     @field_validator("optimizer")
     @classmethod
     def _known_optimizer(cls, value: str) -> str:

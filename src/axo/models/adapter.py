@@ -1,0 +1,81 @@
+"""Wrap the base model in a LoRA/QLoRA/DoRA adapter through peft (or leave it whole for a full fine-tune)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from axo.config.problems import ConfigError, Kind, Problem, Severity
+from axo.config.schema import AxoConfig
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+
+def _error(key: str, message: str, hint: str) -> ConfigError:
+    return ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, key, message, hint)])
+
+
+def linear_module_names(model: PreTrainedModel) -> list[str]:
+    """Short names of every linear layer except the output head (what `lora_target_linear` adapts)."""
+    import torch
+
+    output = model.get_output_embeddings()
+    names = set()
+    for name, module in model.named_modules():
+        if module is output:
+            continue
+        if isinstance(module, torch.nn.Linear) or type(module).__name__ in ("Linear4bit", "Linear8bitLt"):
+            names.add(name.rsplit(".", 1)[-1])
+    return sorted(names - {"score", "classifier"})
+
+
+def _targets(cfg: AxoConfig, model: PreTrainedModel) -> list[str] | str | None:
+    listed = cfg.lora_target_modules
+    if cfg.lora_target_linear:
+        found = linear_module_names(model)
+        return sorted(set(found) | set(listed if isinstance(listed, list) else []))
+    return listed  # a list, a regex string, or None (peft's default for the architecture)
+
+
+def _check_resized_embeddings(cfg: AxoConfig, model: PreTrainedModel, resized: bool) -> None:
+    if not resized:
+        return
+    saved = set(cfg.lora_modules_to_save or [])
+    needed = {"embed_tokens", "lm_head"}
+    if not needed <= saved:
+        raise _error("lora_modules_to_save", "new tokens were added (`tokens` / `special_tokens`), so the embeddings "
+                     "grew, but an adapter does not train them unless listed in `lora_modules_to_save`.",
+                     "Add `lora_modules_to_save: [embed_tokens, lm_head]`.")
+
+
+def apply_adapter(cfg: AxoConfig, model: PreTrainedModel, *, embeddings_resized: bool = False) -> PreTrainedModel:
+    """The model ready to train: a peft model for `adapter: lora|qlora`, the model itself otherwise."""
+    if cfg.adapter is None:
+        return model
+    from peft import LoraConfig, PeftModel, TaskType, get_peft_model, prepare_model_for_kbit_training
+
+    _check_resized_embeddings(cfg, model, embeddings_resized)
+    if cfg.load_in_4bit or cfg.load_in_8bit:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(cfg.gradient_checkpointing),
+                                                gradient_checkpointing_kwargs=cfg.gradient_checkpointing_kwargs)
+    if cfg.lora_model_dir:
+        return PeftModel.from_pretrained(model, cfg.lora_model_dir, is_trainable=True)
+    options = {
+        "r": cfg.lora_r,
+        "lora_alpha": cfg.lora_alpha or cfg.lora_r,
+        "lora_dropout": cfg.lora_dropout,
+        "target_modules": _targets(cfg, model),
+        "modules_to_save": cfg.lora_modules_to_save,
+        "fan_in_fan_out": cfg.lora_fan_in_fan_out,
+        "use_dora": cfg.peft_use_dora,
+        "use_rslora": cfg.peft_use_rslora,
+        "layers_to_transform": cfg.peft_layers_to_transform,
+        "task_type": TaskType.SEQ_CLS if cfg.num_labels is not None else TaskType.CAUSAL_LM,
+    }
+    if cfg.peft_init_lora_weights is not None:
+        options["init_lora_weights"] = cfg.peft_init_lora_weights
+    try:
+        return get_peft_model(model, LoraConfig(**options))
+    except ValueError as exc:
+        raise _error("lora_target_modules", f"peft could not build the adapter: {str(exc).splitlines()[0]}",
+                     f"This model's linear layers are: {', '.join(linear_module_names(model))}.") from None

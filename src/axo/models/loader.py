@@ -1,0 +1,153 @@
+"""Load the base model a config names: dtype, attention kernel, config overrides, GGUF, 4/8-bit."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from axo.config.hardware import Hardware, detect_hardware
+from axo.config.problems import ConfigError, Kind, Problem, Severity
+from axo.config.schema import AxoConfig
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+def _error(key: str, message: str, hint: str, kind: Kind = Kind.MISSING_RESOURCE) -> ConfigError:
+    return ConfigError([Problem(Severity.ERROR, kind, key, message, hint)])
+
+
+def training_dtype(cfg: AxoConfig) -> torch.dtype:
+    """bf16 / fp16 / fp32 as resolved by the config (`bf16: auto` is already a bool here)."""
+    import torch
+
+    if cfg.bf16:
+        return torch.bfloat16
+    if cfg.fp16:
+        return torch.float16
+    return torch.float32
+
+
+def choose_attention(cfg: AxoConfig, hardware: Hardware) -> str:
+    """The attention kernel to load with: the one asked for when it can run here, else the best that can.
+
+    flash-attn is an optional package; without it `flash_attention_2` maps to SDPA, which dispatches to
+    torch's own fused flash kernel on CUDA (and to the math kernel on CPU).
+    """
+    wanted = cfg.attn_implementation or "sdpa"
+    if wanted in ("flash_attention_2", "flash_attention_3"):
+        if hardware.has_cuda and importlib.util.find_spec("flash_attn") is not None:
+            return wanted
+        return "sdpa"
+    if wanted == "varlen":
+        return "sdpa"
+    return wanted
+
+
+def _gguf_parts(base_model: str) -> tuple[str, str] | None:
+    path = Path(base_model)
+    if path.suffix.lower() == ".gguf":
+        return str(path.parent), path.name
+    return None
+
+
+def model_source_kwargs(cfg: AxoConfig) -> tuple[str, dict[str, Any]]:
+    """Where from_pretrained should look, and the kwargs that say how (GGUF file, revision, remote code)."""
+    kwargs: dict[str, Any] = {"trust_remote_code": cfg.trust_remote_code}
+    gguf = _gguf_parts(cfg.base_model)
+    if gguf is not None:
+        if importlib.util.find_spec("gguf") is None:
+            raise _error("base_model", f"{cfg.base_model!r} is a GGUF file, which needs the `gguf` package.",
+                         "pip install 'axo[gguf]' (or: pip install gguf)")
+        kwargs["gguf_file"] = gguf[1]
+        return gguf[0], kwargs
+    if cfg.revision_of_model:
+        kwargs["revision"] = cfg.revision_of_model
+    return cfg.base_model, kwargs
+
+
+def _quantization_config(cfg: AxoConfig, hardware: Hardware, dtype: torch.dtype) -> Any | None:
+    if not (cfg.load_in_4bit or cfg.load_in_8bit):
+        return None
+    bits = 4 if cfg.load_in_4bit else 8
+    key = f"load_in_{bits}bit"
+    if not hardware.has_cuda:
+        raise _error(key, f"{bits}-bit loading (bitsandbytes) needs a CUDA GPU, and this machine has none; axo "
+                     "does not silently fall back to full precision.",
+                     f"Run on a GPU, or set `{key}: false` (with `adapter: lora`) to train LoRA on the unquantized base.",
+                     Kind.CONFLICT)
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise _error(key, f"{bits}-bit loading needs the bitsandbytes package.", "pip install 'axo[bnb]'")
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True, **(cfg.bnb_config_kwargs or {}))
+    compute = getattr(torch, cfg.bnb_4bit_compute_dtype) if cfg.bnb_4bit_compute_dtype else dtype
+    options: dict[str, Any] = {
+        "load_in_4bit": True,
+        "bnb_4bit_quant_type": cfg.bnb_4bit_quant_type,
+        "bnb_4bit_use_double_quant": cfg.bnb_4bit_use_double_quant,
+        "bnb_4bit_compute_dtype": compute,
+    }
+    if cfg.bnb_4bit_quant_storage:
+        options["bnb_4bit_quant_storage"] = getattr(torch, cfg.bnb_4bit_quant_storage)
+    return BitsAndBytesConfig(**{**options, **(cfg.bnb_config_kwargs or {})})
+
+
+def _model_class(cfg: AxoConfig):
+    import transformers
+
+    if cfg.num_labels is not None:
+        return transformers.AutoModelForSequenceClassification
+    name = cfg.model_type or "AutoModelForCausalLM"
+    cls = getattr(transformers, name, None)
+    if cls is None or not hasattr(cls, "from_pretrained"):
+        raise _error("model_type", f"{name!r} is not a transformers model class.",
+                     "Use AutoModelForCausalLM (or a class such as LlamaForCausalLM).", Kind.TYPE)
+    return cls
+
+
+def load_model(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
+               hardware: Hardware | None = None) -> tuple[PreTrainedModel, bool]:
+    """The base model, in the training dtype, quantized if asked, with embeddings sized to the tokenizer,
+    and whether the embeddings had to grow (new tokens).
+
+    Raises:
+        ConfigError: for a model that cannot be found or loaded, or quantization this machine cannot run.
+    """
+    from transformers import AutoConfig
+
+    hardware = hardware or detect_hardware()
+    dtype = training_dtype(cfg)
+    source, kwargs = model_source_kwargs(cfg)
+    config_source = source if cfg.base_model_config in (None, cfg.base_model) else cfg.base_model_config
+    try:
+        config = AutoConfig.from_pretrained(config_source, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise _error("base_model", f"cannot load a model config from {cfg.base_model!r}: {str(exc).splitlines()[0]}",
+                     "Point `base_model` at a Hugging Face model folder, a .gguf file, or a reachable hub id.") from None
+    for key, value in (cfg.overrides_of_model_config or {}).items():
+        setattr(config, key, value)
+    if cfg.num_labels is not None:
+        config.num_labels = cfg.num_labels
+    config.use_cache = False  # with a cache, transformers 5 stops detecting packed sequences
+    quantization = _quantization_config(cfg, hardware, dtype)
+    load_kwargs = {**kwargs, "config": config, "dtype": dtype, "attn_implementation": choose_attention(cfg, hardware),
+                   **(cfg.overrides_of_model_kwargs or {})}
+    if quantization is not None:
+        load_kwargs["quantization_config"] = quantization
+        load_kwargs["device_map"] = {"": 0}
+    try:
+        model = _model_class(cfg).from_pretrained(source, **load_kwargs)
+    except (OSError, ValueError) as exc:
+        raise _error("base_model", f"cannot load the model {cfg.base_model!r}: {str(exc).splitlines()[0]}",
+                     "Check the path or hub id, and that the weights are safetensors or GGUF.") from None
+    if model.config.pad_token_id is None and tokenizer.pad_token_id is not None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    resized = len(tokenizer) > model.get_input_embeddings().weight.shape[0]
+    if resized:
+        model.resize_token_embeddings(len(tokenizer))
+    return model, resized

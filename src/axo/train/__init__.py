@@ -1,0 +1,1 @@
+"""Training: trainer construction, callbacks (metrics, provenance, progress) and run outputs."""

@@ -1,0 +1,111 @@
+"""The HF `TrainingArguments` for a config, with Axolotl's rules for values that depend on the step count."""
+
+from __future__ import annotations
+
+import importlib.util
+from math import ceil
+from typing import TYPE_CHECKING, Any
+
+from axo.config.hardware import Hardware
+from axo.config.problems import ConfigError, Kind, Problem, Severity
+from axo.config.schema import AxoConfig
+
+if TYPE_CHECKING:
+    from transformers import TrainingArguments
+
+DEFAULT_SAVE_TOTAL_LIMIT = 4  # Axolotl's
+BNB_OPTIMIZERS = frozenset({"adamw_bnb_8bit", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "ademamix_8bit",
+                            "paged_ademamix_8bit", "paged_ademamix_32bit", "rmsprop_bnb", "rmsprop_bnb_8bit",
+                            "rmsprop_bnb_32bit", "lion_8bit", "lion_32bit", "paged_lion_8bit", "paged_lion_32bit"})
+
+
+def total_steps(cfg: AxoConfig, train_rows: int, world_size: int = 1) -> int:
+    """Optimizer steps in the run: `max_steps`, else epochs × ceil(rows / global batch)."""
+    if cfg.max_steps:
+        return cfg.max_steps
+    per_epoch = ceil(train_rows / (cfg.micro_batch_size * world_size)) / (cfg.gradient_accumulation_steps or 1)
+    return max(1, ceil(ceil(per_epoch) * cfg.num_epochs))
+
+
+def _scheduler(cfg: AxoConfig) -> tuple[str, dict[str, Any]]:
+    kwargs = dict(cfg.lr_scheduler_kwargs or {})
+    name = cfg.lr_scheduler
+    if name in ("one_cycle", "rex"):  # Axolotl's own schedules; not in transformers
+        name = "cosine"
+    if name == "cosine" and cfg.cosine_min_lr_ratio is not None:
+        name = "cosine_with_min_lr"
+        kwargs["min_lr_rate"] = cfg.cosine_min_lr_ratio
+    return name, kwargs
+
+
+def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware: Hardware) -> TrainingArguments:
+    """Everything the config says about the optimisation loop, as transformers' TrainingArguments."""
+    from transformers import TrainingArguments
+
+    steps = total_steps(cfg, train_rows)
+    warmup: dict[str, Any] = {}
+    if cfg.warmup_steps is not None:
+        warmup["warmup_steps"] = cfg.warmup_steps
+    elif cfg.warmup_ratio is not None:
+        warmup["warmup_steps"] = max(int(cfg.warmup_ratio * steps), 0)
+    else:  # Axolotl: 3% of all steps, at most 100
+        warmup["warmup_steps"] = min(int(0.03 * steps), 100)
+    scheduler, scheduler_kwargs = _scheduler(cfg)
+    evaluate = has_eval and cfg.eval_strategy != "no"
+    eval_strategy = cfg.eval_strategy or ("steps" if cfg.eval_steps else "epoch") if evaluate else "no"
+    save_strategy = cfg.save_strategy or ("steps" if cfg.save_steps else "epoch")
+    extra: dict[str, Any] = {}
+    if cfg.adam_beta1 is not None:
+        extra["adam_beta1"] = cfg.adam_beta1
+    if cfg.adam_beta2 is not None:
+        extra["adam_beta2"] = cfg.adam_beta2
+    if cfg.adam_epsilon is not None:
+        extra["adam_epsilon"] = cfg.adam_epsilon
+    if cfg.optim_args is not None:
+        extra["optim_args"] = cfg.optim_args if isinstance(cfg.optim_args, str) else ",".join(
+            f"{k}={v}" for k, v in cfg.optim_args.items())
+    optimizer = cfg.optimizer
+    if optimizer in BNB_OPTIMIZERS and (not hardware.has_cuda or importlib.util.find_spec("bitsandbytes") is None):
+        raise ConfigError([Problem(
+            Severity.ERROR, Kind.CONFLICT, "optimizer",
+            f"`{optimizer}` is a bitsandbytes optimizer, which needs a CUDA GPU and the bitsandbytes package.",
+            "Use `optimizer: adamw_torch` here, or install axo[bnb] on a GPU machine.")])
+    if optimizer == "adamw_torch_fused" and not hardware.has_cuda:
+        optimizer = "adamw_torch"  # the fused kernel is CUDA-only; identical maths on CPU
+    return TrainingArguments(
+        output_dir=cfg.output_dir,
+        per_device_train_batch_size=cfg.micro_batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size or cfg.micro_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps or 1,
+        num_train_epochs=cfg.num_epochs,
+        max_steps=cfg.max_steps or -1,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=scheduler,
+        lr_scheduler_kwargs=scheduler_kwargs,
+        optim=optimizer,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        bf16=bool(cfg.bf16),
+        fp16=bool(cfg.fp16),
+        tf32=bool(cfg.tf32) if hardware.tf32_supported else None,
+        gradient_checkpointing=bool(cfg.gradient_checkpointing),
+        gradient_checkpointing_kwargs=cfg.gradient_checkpointing_kwargs,
+        logging_steps=cfg.logging_steps or max(min(int(0.005 * steps), 10), 1),
+        eval_strategy=eval_strategy,
+        eval_steps=cfg.eval_steps if eval_strategy == "steps" else None,
+        save_strategy=save_strategy,
+        save_steps=cfg.save_steps if save_strategy == "steps" else 500,
+        save_total_limit=cfg.save_total_limit or DEFAULT_SAVE_TOTAL_LIMIT,
+        save_only_model=cfg.save_only_model,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        report_to=[],  # W&B / TensorBoard / MLflow: not wired yet (config/support.py says so to the user)
+        remove_unused_columns=False,
+        use_cpu=not hardware.has_cuda,
+        neftune_noise_alpha=cfg.neftune_noise_alpha,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        include_num_input_tokens_seen="non_padding",
+        disable_tqdm=True,  # axo's own progress bar (train/callbacks.py)
+        **warmup,
+        **extra,
+    )

@@ -1,0 +1,42 @@
+"""Turn prepared samples into what the HF Trainer consumes: a `datasets.Dataset` and a padding collator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from axo.config.schema import AxoConfig
+
+if TYPE_CHECKING:
+    import datasets
+    from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, PreTrainedTokenizerBase
+
+
+def load_split(folder: Path, name: str, classification: bool = False) -> datasets.Dataset | None:
+    """The cached split, memory-mapped from its Arrow file (None when the split is empty).
+
+    For sequence classification the class becomes `labels` (what the model's loss reads) and the
+    per-token labels are dropped.
+    """
+    import datasets
+
+    dataset = datasets.Dataset.from_file(str(folder / f"{name}.arrow"))
+    if not len(dataset):
+        return None
+    if classification:
+        dataset = dataset.remove_columns("labels").rename_column("label", "labels")
+    return dataset
+
+
+def collator(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase) -> DataCollatorForSeq2Seq | DataCollatorWithPadding:
+    """Pads input_ids with the pad token and labels with -100; to `sequence_len` when pad_to_sequence_len."""
+    from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding
+
+    if cfg.num_labels is not None:
+        return DataCollatorWithPadding(tokenizer, padding="max_length" if cfg.pad_to_sequence_len else True,
+                                       max_length=cfg.sequence_len if cfg.pad_to_sequence_len else None)
+    if cfg.pad_to_sequence_len:
+        return DataCollatorForSeq2Seq(tokenizer, padding="max_length", max_length=cfg.sequence_len,
+                                      label_pad_token_id=-100, return_tensors="pt")
+    return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=8,
+                                  return_tensors="pt")

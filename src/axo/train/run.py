@@ -1,0 +1,80 @@
+"""The training recipe: config -> data -> model and adapter -> trainer -> fit -> save.
+
+Each step is one call into its own package; this file reads as the run does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from axo.config.hardware import Hardware, detect_hardware
+from axo.config.schema import AxoConfig
+from axo.data.prepare import prepare_data
+from axo.models.adapter import apply_adapter
+from axo.models.loader import load_model
+from axo.models.tokenizer import load_tokenizer
+from axo.train.arguments import training_arguments
+from axo.train.callbacks import CountingCollator, ProgressBar, RunRecorder
+from axo.train.data import collator, load_split
+from axo.train.outputs import now_iso, write_config, write_model_card, write_provenance
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    steps: int
+    train_loss: float | None
+    eval_loss: float | None
+    metrics: list[dict[str, Any]]
+    model: Any = None  # the trained model in memory (a peft model for adapters)
+
+
+def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware | None = None,
+          progress: bool = True) -> TrainResult:
+    """Fine-tune as `cfg` says and write the run into `cfg.output_dir`."""
+    from transformers import Trainer, set_seed
+    from transformers.trainer_callback import PrinterCallback
+
+    started = now_iso()
+    hardware = hardware or detect_hardware()
+    set_seed(cfg.seed)
+    output_dir = Path(cfg.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_config(cfg, output_dir)
+
+    tokenizer = load_tokenizer(cfg)
+    prepared = prepare_data(cfg, tokenizer, config_dir=config_dir)
+    classification = cfg.num_labels is not None
+    train_set = load_split(prepared.folder, "train", classification)
+    eval_set = load_split(prepared.folder, "eval", classification)
+
+    model, resized = load_model(cfg, tokenizer, hardware)
+    model = apply_adapter(cfg, model, embeddings_resized=resized)
+
+    counting = CountingCollator(collator(cfg, tokenizer))
+    recorder = RunRecorder(output_dir, counting)
+    callbacks = [recorder, ProgressBar(recorder)] if progress else [recorder]
+    arguments = training_arguments(cfg, len(train_set), eval_set is not None, hardware)
+    trainer = Trainer(model=model, args=arguments, data_collator=counting, train_dataset=train_set,
+                      eval_dataset=eval_set, processing_class=tokenizer, callbacks=callbacks)
+    trainer.remove_callback(PrinterCallback)  # raw log dicts; metrics.jsonl and the progress bar replace them
+    trainer.train(resume_from_checkpoint=cfg.resume_from_checkpoint)
+    eval_loss = trainer.evaluate()["eval_loss"] if eval_set is not None else None
+
+    trainer.save_model(str(output_dir))
+    tokenizer.save_pretrained(str(output_dir))
+    losses = [r["loss"] for r in recorder.records if "loss" in r]
+    elapsed = recorder.records[-1]["elapsed_s"] if recorder.records else None
+    summary = {"steps": trainer.state.global_step, "train_loss": losses[-1] if losses else None, "eval_loss": eval_loss,
+               "trained_tokens": counting.trained_tokens, "tokens_seen": int(trainer.state.num_input_tokens_seen)}
+    write_provenance(output_dir, {
+        **summary, "started": started, "finished": now_iso(), "config_fingerprint": prepared.fingerprint,
+        "datasets": prepared.meta.get("datasets"), "train_rows": len(train_set),
+        "eval_rows": len(eval_set) if eval_set is not None else 0,
+        "trained_tokens_per_s": counting.trained_tokens / elapsed if elapsed else None, "train_seconds": elapsed,
+    })
+    write_model_card(cfg, output_dir, summary)
+    return TrainResult(output_dir, trainer.state.global_step, summary["train_loss"], eval_loss, recorder.records,
+                       trainer.model)
