@@ -144,3 +144,22 @@ def test_sequence_classification_trains(workspace, tiny_llama_dir):
             "output_dir: out\ndataset_prepared_path: prepared\nsave_strategy: 'no'\n")
     result = train(load(text).require(), progress=False)
     assert result.steps == 2 and result.train_loss is not None
+
+
+def test_trained_tokens_count_exactly_the_batches_trained(workspace, tiny_llama_dir):
+    # Every row has the same answer, so every row carries the same number of trained tokens; step 1
+    # trains 4 rows. Counting in the collator would include the batch accelerate prefetches (8 rows).
+    with (workspace / "data.jsonl").open("w") as handle:
+        for i in range(16):
+            handle.write(json.dumps({"instruction": f"Question {i}?", "input": "", "output": "Always the same answer."}) + "\n")
+    cfg = _config(tiny_llama_dir).model_copy(update={"micro_batch_size": 4, "gradient_accumulation_steps": 1,
+                                                      "max_steps": 2})
+    result = train(cfg, progress=False)
+    from axo.data.prepare import prepare_data
+    from axo.models.tokenizer import load_tokenizer
+
+    per_row = {sum(1 for label in s.labels if label != -100) for s in prepare_data(cfg, load_tokenizer(cfg)).train}
+    assert len(per_row) == 1
+    (count,) = per_row
+    steps = [r for r in result.metrics if "loss" in r]
+    assert [r["trained_tokens"] for r in steps] == [4 * count, 8 * count]

@@ -1,4 +1,4 @@
-"""Trainer callbacks: metrics.jsonl, loss.png, a live progress bar, and trained-token counting."""
+"""Trainer callbacks: metrics.jsonl, loss.png and a live progress bar."""
 
 from __future__ import annotations
 
@@ -8,23 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
-
-from axo.data.formats.base import IGNORE_INDEX
-
-
-class CountingCollator:
-    """Wraps a collator and counts the tokens that carry loss (for trained tokens/s)."""
-
-    def __init__(self, inner: Any):
-        self.inner = inner
-        self.trained_tokens = 0
-
-    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
-        batch = self.inner(features)
-        labels = batch["labels"]
-        # Token labels count the positions with loss; a classification batch has one label per row.
-        self.trained_tokens += int((labels != IGNORE_INDEX).sum()) if labels.dim() > 1 else int(labels.numel())
-        return batch
 
 
 def _memory_mib() -> float:
@@ -66,9 +49,9 @@ class RunRecorder(TrainerCallback):
     """Writes every log to `metrics.jsonl` (with tokens/s and memory) and redraws `loss.png` at each
     evaluation and at the end."""
 
-    def __init__(self, output_dir: Path, counter: CountingCollator):
+    def __init__(self, output_dir: Path):
         self.output_dir = output_dir
-        self.counter = counter
+        self.trainer: Any = None  # set once the trainer exists; it counts the trained tokens
         self.records: list[dict[str, Any]] = []
         self.started = time.perf_counter()
         self._last = (self.started, 0, 0)
@@ -77,7 +60,10 @@ class RunRecorder(TrainerCallback):
         self.output_dir.mkdir(parents=True, exist_ok=True)
         (self.output_dir / "metrics.jsonl").write_text("")
         self.started = time.perf_counter()
-        self._last = (self.started, state.num_input_tokens_seen, self.counter.trained_tokens)
+        self._last = (self.started, state.num_input_tokens_seen, self._trained())
+
+    def _trained(self) -> int:
+        return self.trainer.trained_tokens if self.trainer is not None else 0
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
@@ -86,12 +72,12 @@ class RunRecorder(TrainerCallback):
         then, seen_before, trained_before = self._last
         elapsed = max(now - then, 1e-9)
         record = {"step": state.global_step, "epoch": state.epoch, **logs,
-                  "tokens_seen": int(state.num_input_tokens_seen), "trained_tokens": self.counter.trained_tokens,
+                  "tokens_seen": int(state.num_input_tokens_seen), "trained_tokens": self._trained(),
                   "tokens_per_s": (state.num_input_tokens_seen - seen_before) / elapsed,
-                  "trained_tokens_per_s": (self.counter.trained_tokens - trained_before) / elapsed,
+                  "trained_tokens_per_s": (self._trained() - trained_before) / elapsed,
                   "memory_mib": round(_memory_mib(), 1), "elapsed_s": round(now - self.started, 3)}
         if "loss" in logs or "eval_loss" in logs:
-            self._last = (now, state.num_input_tokens_seen, self.counter.trained_tokens)
+            self._last = (now, state.num_input_tokens_seen, self._trained())
         self.records.append(record)
         with (self.output_dir / "metrics.jsonl").open("a") as handle:
             handle.write(json.dumps(record) + "\n")

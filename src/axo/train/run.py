@@ -16,8 +16,9 @@ from axo.models.adapter import apply_adapter
 from axo.models.loader import load_model
 from axo.models.tokenizer import load_tokenizer
 from axo.train.arguments import training_arguments
-from axo.train.callbacks import CountingCollator, ProgressBar, RunRecorder
+from axo.train.callbacks import ProgressBar, RunRecorder
 from axo.train.data import collator, load_split
+from axo.train.trainer import AxoTrainer
 from axo.train.outputs import now_iso, write_config, write_model_card, write_provenance
 
 
@@ -34,7 +35,7 @@ class TrainResult:
 def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware | None = None,
           progress: bool = True) -> TrainResult:
     """Fine-tune as `cfg` says and write the run into `cfg.output_dir`."""
-    from transformers import Trainer, set_seed
+    from transformers import set_seed
     from transformers.trainer_callback import PrinterCallback
 
     started = now_iso()
@@ -53,12 +54,12 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     model, resized = load_model(cfg, tokenizer, hardware)
     model = apply_adapter(cfg, model, embeddings_resized=resized)
 
-    counting = CountingCollator(collator(cfg, tokenizer))
-    recorder = RunRecorder(output_dir, counting)
+    recorder = RunRecorder(output_dir)
     callbacks = [recorder, ProgressBar(recorder)] if progress else [recorder]
     arguments = training_arguments(cfg, len(train_set), eval_set is not None, hardware)
-    trainer = Trainer(model=model, args=arguments, data_collator=counting, train_dataset=train_set,
-                      eval_dataset=eval_set, processing_class=tokenizer, callbacks=callbacks)
+    trainer = AxoTrainer(model=model, args=arguments, data_collator=collator(cfg, tokenizer), train_dataset=train_set,
+                         eval_dataset=eval_set, processing_class=tokenizer, callbacks=callbacks)
+    recorder.trainer = trainer
     trainer.remove_callback(PrinterCallback)  # raw log dicts; metrics.jsonl and the progress bar replace them
     trainer.train(resume_from_checkpoint=cfg.resume_from_checkpoint)
     eval_loss = trainer.evaluate()["eval_loss"] if eval_set is not None else None
@@ -68,12 +69,12 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     losses = [r["loss"] for r in recorder.records if "loss" in r]
     elapsed = recorder.records[-1]["elapsed_s"] if recorder.records else None
     summary = {"steps": trainer.state.global_step, "train_loss": losses[-1] if losses else None, "eval_loss": eval_loss,
-               "trained_tokens": counting.trained_tokens, "tokens_seen": int(trainer.state.num_input_tokens_seen)}
+               "trained_tokens": trainer.trained_tokens, "tokens_seen": int(trainer.state.num_input_tokens_seen)}
     write_provenance(output_dir, {
         **summary, "started": started, "finished": now_iso(), "config_fingerprint": prepared.fingerprint,
         "datasets": prepared.meta.get("datasets"), "train_rows": len(train_set),
         "eval_rows": len(eval_set) if eval_set is not None else 0,
-        "trained_tokens_per_s": counting.trained_tokens / elapsed if elapsed else None, "train_seconds": elapsed,
+        "trained_tokens_per_s": trainer.trained_tokens / elapsed if elapsed else None, "train_seconds": elapsed,
     })
     write_model_card(cfg, output_dir, summary)
     return TrainResult(output_dir, trainer.state.global_step, summary["train_loss"], eval_loss, recorder.records,
