@@ -18,7 +18,8 @@ CASES = {
                                      "--tokenizer_type", "AutoTokenizer", "--special_tokens.eos_token", "</s>",
                                      "--special_tokens.pad_token", "<pad>", "--datasets.0.path", "{alpaca}"],
     "qwen25-coder-7b-qlora-completion.yml": ["--load_in_4bit", "false", "--optimizer", "adamw_torch",
-                                             "--datasets.0.path", "{text}", "--test_datasets.0.path", "{text}"],
+                                             "--datasets.0.path", "{text}", "--test_datasets.0.path", "{text}",
+                                             "--wandb_mode", "offline"],  # no network here
     "code-modifier-from-template.yml": ["--datasets.0.path", "{alpaca}"],
     "axolotl-rs-nested.yml": ["--model.name", "{model}", "--model.dtype", "float32", "--dataset.path", "{alpaca}"],
 }

@@ -13,11 +13,7 @@ from axo import __version__
 _GROUPS: dict[str, tuple[str, ...]] = {
     # transformers 5 always loads with low memory use; the key is accepted for old configs.
     "the `low_cpu_mem_usage` switch (transformers 5 always loads that way)": ("low_cpu_mem_usage",),
-    "experiment tracking (`axo train`)": (
-        "wandb_project", "wandb_entity", "wandb_name", "wandb_run_name", "wandb_run_id", "wandb_mode",
-        "wandb_watch", "wandb_log_model", "use_tensorboard", "use_mlflow", "mlflow_tracking_uri",
-        "mlflow_experiment_name", "mlflow_run_name", "hub_model_id", "hf_token",
-    ),
+    "pushing to the Hugging Face Hub": ("hub_model_id", "hf_token"),
     "sample packing": (
         "sample_packing", "eval_sample_packing", "sample_packing_eff_est", "batch_flattening",
     ),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from axo.config.hardware import Hardware
 from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.config.schema import AxoConfig
+from axo.train.trackers import report_to
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
@@ -99,7 +100,8 @@ def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware
         save_only_model=cfg.save_only_model,
         seed=cfg.seed,
         data_seed=cfg.seed,
-        report_to=[],  # W&B / TensorBoard / MLflow: not wired yet (config/support.py says so to the user)
+        report_to=report_to(cfg),
+        run_name=cfg.wandb_name or cfg.wandb_run_name or cfg.mlflow_run_name,
         remove_unused_columns=False,
         use_cpu=not hardware.has_cuda,
         neftune_noise_alpha=cfg.neftune_noise_alpha,

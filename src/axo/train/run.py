@@ -18,6 +18,7 @@ from axo.models.tokenizer import load_tokenizer
 from axo.train.arguments import training_arguments
 from axo.train.callbacks import ProgressBar, RunRecorder
 from axo.train.data import collator, load_split
+from axo.train.trackers import tracker_env
 from axo.train.trainer import AxoTrainer
 from axo.train.outputs import now_iso, write_config, write_model_card, write_provenance
 
@@ -57,12 +58,14 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     recorder = RunRecorder(output_dir)
     callbacks = [recorder, ProgressBar(recorder)] if progress else [recorder]
     arguments = training_arguments(cfg, len(train_set), eval_set is not None, hardware)
-    trainer = AxoTrainer(model=model, args=arguments, data_collator=collator(cfg, tokenizer), train_dataset=train_set,
-                         eval_dataset=eval_set, processing_class=tokenizer, callbacks=callbacks)
-    recorder.trainer = trainer
-    trainer.remove_callback(PrinterCallback)  # raw log dicts; metrics.jsonl and the progress bar replace them
-    trainer.train(resume_from_checkpoint=cfg.resume_from_checkpoint)
-    eval_loss = trainer.evaluate()["eval_loss"] if eval_set is not None else None
+    with tracker_env(cfg):  # the trackers' callbacks read their settings from the environment
+        trainer = AxoTrainer(model=model, args=arguments, data_collator=collator(cfg, tokenizer),
+                             train_dataset=train_set, eval_dataset=eval_set, processing_class=tokenizer,
+                             callbacks=callbacks)
+        recorder.trainer = trainer
+        trainer.remove_callback(PrinterCallback)  # raw log dicts; metrics.jsonl and the progress bar replace them
+        trainer.train(resume_from_checkpoint=cfg.resume_from_checkpoint)
+        eval_loss = trainer.evaluate()["eval_loss"] if eval_set is not None else None
 
     trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
