@@ -37,3 +37,16 @@ def test_required_presets_exist():
     assert {"llama-3.1-8b-qlora", "llama-3.1-8b-lora", "qwen2.5-7b-qlora", "mistral-7b-qlora", "phi-3-mini-lora",
             "smoke-test"} <= set(PRESETS)
     assert PRESETS["smoke-test"].values["max_steps"] == 10
+
+
+def test_shipped_examples_validate():
+    from pathlib import Path
+
+    from axo.config.load import load_config
+
+    examples = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yml"))
+    assert examples
+    for path in examples:
+        loaded = load_config(path, hardware=CPU)
+        assert loaded.ok, "\n".join(p.render() for p in loaded.errors)
+        assert path.read_text().startswith("#"), f"{path.name} must start with the command that runs it"

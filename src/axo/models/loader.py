@@ -97,6 +97,17 @@ def _quantization_config(cfg: AxoConfig, hardware: Hardware, dtype: torch.dtype)
     return BitsAndBytesConfig(**{**options, **(cfg.bnb_config_kwargs or {})})
 
 
+def _forget_gguf_quantization(model: PreTrainedModel) -> None:
+    """A GGUF checkpoint is dequantized to ordinary tensors on load (transformers 5.x), but the model keeps
+    a GGUF "quantizer" mark, which makes Trainer refuse to train it and `save_pretrained` refuse to save.
+    The weights are plain torch tensors in the training dtype, so the mark is dropped."""
+    model.hf_quantizer = None
+    if getattr(model, "is_quantized", False):
+        model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+
+
 def _model_class(cfg: AxoConfig):
     import transformers
 
@@ -145,6 +156,8 @@ def load_model(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
     except (OSError, ValueError) as exc:
         raise _error("base_model", f"cannot load the model {cfg.base_model!r}: {str(exc).splitlines()[0]}",
                      "Check the path or hub id, and that the weights are safetensors or GGUF.") from None
+    if "gguf_file" in kwargs:
+        _forget_gguf_quantization(model)
     if model.config.pad_token_id is None and tokenizer.pad_token_id is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
     resized = len(tokenizer) > model.get_input_embeddings().weight.shape[0]

@@ -34,8 +34,12 @@ class TrainResult:
 
 
 def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware | None = None,
-          progress: bool = True) -> TrainResult:
-    """Fine-tune as `cfg` says and write the run into `cfg.output_dir`."""
+          progress: bool = True, tokenizer: Any = None, base_model: Any = None) -> TrainResult:
+    """Fine-tune as `cfg` says and write the run into `cfg.output_dir`.
+
+    `tokenizer` and `base_model` may be passed when the caller already loaded them with
+    `load_tokenizer(cfg)` / `load_model(cfg, tokenizer)` (e.g. to evaluate the base model first).
+    """
     from transformers import set_seed
     from transformers.trainer_callback import PrinterCallback
 
@@ -46,13 +50,13 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     output_dir.mkdir(parents=True, exist_ok=True)
     write_config(cfg, output_dir)
 
-    tokenizer = load_tokenizer(cfg)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg)
     prepared = prepare_data(cfg, tokenizer, config_dir=config_dir)
     classification = cfg.num_labels is not None
     train_set = load_split(prepared.folder, "train", classification)
     eval_set = load_split(prepared.folder, "eval", classification)
 
-    model, resized = load_model(cfg, tokenizer, hardware)
+    model, resized = (base_model, False) if base_model is not None else load_model(cfg, tokenizer, hardware)
     model = apply_adapter(cfg, model, embeddings_resized=resized)
 
     recorder = RunRecorder(output_dir)

@@ -1,0 +1,1 @@
+"""After training: generation (and, next, merging, evaluation and serving)."""
