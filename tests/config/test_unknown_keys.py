@@ -39,22 +39,23 @@ def test_strict_argument_makes_unknown_keys_errors():
 
 
 def test_strict_also_covers_keys_whose_feature_has_not_landed():
-    loaded = load(BASE + "sample_packing: true\n", strict=True)
+    loaded = load(BASE + "auto_resume_from_checkpoints: true\n", strict=True)
     assert not loaded.ok
     assert all(p.kind in (Kind.NOT_IMPLEMENTED, Kind.UNKNOWN_KEY, Kind.UNSUPPORTED_KEY) for p in loaded.errors)
 
 
 def test_not_yet_implemented_keys_are_warnings_naming_the_feature():
-    problem = find(load(BASE + "sample_packing: true\n"), "sample_packing", Kind.NOT_IMPLEMENTED)
-    assert problem.severity is Severity.WARNING and "sample packing" in problem.message
+    problem = find(load(BASE + "auto_resume_from_checkpoints: true\n"), "auto_resume_from_checkpoints",
+                   Kind.NOT_IMPLEMENTED)
+    assert problem.severity is Severity.WARNING and "automatic resume" in problem.message
 
 
 def test_defaults_the_user_did_not_write_raise_no_not_implemented_warning():
     loaded = load(BASE)
     pending = {p.key for p in loaded.problems if p.kind is Kind.NOT_IMPLEMENTED}
     assert pending == set()
-    assert {p.key for p in load(BASE + "sample_packing: true\n").problems if p.kind is Kind.NOT_IMPLEMENTED} == {
-        "sample_packing"}
+    assert {p.key for p in load(BASE + "hub_model_id: me/x\n").problems if p.kind is Kind.NOT_IMPLEMENTED} == {
+        "hub_model_id"}
 
 
 def test_blank_value_means_unset():

@@ -76,6 +76,12 @@ def _conflicts(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
             if entry.chat_template == "jinja" and not (entry.chat_template_jinja or cfg.chat_template_jinja):
                 found.append(Finding(f"{section}[{index}].chat_template", "is `jinja` but no `chat_template_jinja` is set.",
                                      "Add `chat_template_jinja:` to the dataset entry or at the top level."))
+    if cfg.sample_packing and cfg.batch_flattening is True:
+        found.append(Finding("batch_flattening", "cannot be combined with `sample_packing`; packing already "
+                             "flattens each micro-batch into one row.", "Keep `sample_packing: true` alone."))
+    if cfg.sample_packing and cfg.num_labels is not None:
+        found.append(Finding("sample_packing", "is for language modelling; sequence classification needs one "
+                             "sample per row.", "Set `sample_packing: false`."))
     if not cfg.datasets:
         found.append(Finding("datasets", "is missing: a training run needs at least one dataset.",
                              "Add `datasets:` with an entry such as `- path: data.jsonl` and `type: alpaca`."))
@@ -111,6 +117,9 @@ def _ignored(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
         if key in user_set and not has_eval:
             ignored(key, "there is no evaluation data (`val_set_size` is 0 and no `test_datasets`)",
                     "Set `val_set_size: 0.05` or add `test_datasets` to evaluate.")
+    if "sample_packing_eff_est" in user_set:
+        found.append(Finding("sample_packing_eff_est", "is not needed: axo packs before training starts and knows "
+                             "the exact number of rows and steps.", None, Severity.NOTE, Kind.DERIVED))
     if cfg.max_steps is not None and "num_epochs" in user_set:
         found.append(Finding("num_epochs", f"is limited by `max_steps: {cfg.max_steps}`; training stops at whichever "
                              "ends first in steps, and the schedule follows max_steps.", None, Severity.NOTE, Kind.DERIVED))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from axo.config.hardware import Hardware
 from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.config.schema import AxoConfig
+from axo.data.packing import PackingPlan
 from axo.train.trackers import report_to
 
 if TYPE_CHECKING:
@@ -20,11 +21,21 @@ BNB_OPTIMIZERS = frozenset({"adamw_bnb_8bit", "adamw_8bit", "paged_adamw_8bit", 
                             "rmsprop_bnb_32bit", "lion_8bit", "lion_32bit", "paged_lion_8bit", "paged_lion_32bit"})
 
 
-def total_steps(cfg: AxoConfig, train_rows: int, world_size: int = 1) -> int:
-    """Optimizer steps in the run: `max_steps`, else epochs × ceil(rows / global batch)."""
+def total_steps(cfg: AxoConfig, train_rows: int, world_size: int = 1, packing: PackingPlan | None = None) -> int:
+    """Optimizer steps in the run: `max_steps`, else epochs × micro-batches per epoch / accumulation.
+
+    With packing, each packed row is a micro-batch and the rows of every epoch are known in advance.
+    """
     if cfg.max_steps:
         return cfg.max_steps
-    per_epoch = ceil(train_rows / (cfg.micro_batch_size * world_size)) / (cfg.gradient_accumulation_steps or 1)
+    accumulation = cfg.gradient_accumulation_steps or 1
+    if packing is not None:
+        whole, fraction = int(cfg.num_epochs), cfg.num_epochs - int(cfg.num_epochs)
+        rows = sum(packing.rows_per_epoch[:whole])
+        if fraction:
+            rows += fraction * packing.rows_per_epoch[whole]
+        return max(1, ceil(rows / (accumulation * world_size)))
+    per_epoch = ceil(train_rows / (cfg.micro_batch_size * world_size)) / accumulation
     return max(1, ceil(ceil(per_epoch) * cfg.num_epochs))
 
 
@@ -39,11 +50,16 @@ def _scheduler(cfg: AxoConfig) -> tuple[str, dict[str, Any]]:
     return name, kwargs
 
 
-def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware: Hardware) -> TrainingArguments:
-    """Everything the config says about the optimisation loop, as transformers' TrainingArguments."""
+def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware: Hardware,
+                       packing: PackingPlan | None = None) -> TrainingArguments:
+    """Everything the config says about the optimisation loop, as transformers' TrainingArguments.
+
+    With `packing`, one packed row (micro_batch_size × sequence_len tokens) is the micro-batch, the rows
+    of all epochs form one pass in the planned order, and the step count comes from the plan.
+    """
     from transformers import TrainingArguments
 
-    steps = total_steps(cfg, train_rows)
+    steps = total_steps(cfg, train_rows, packing=packing)
     warmup: dict[str, Any] = {}
     if cfg.warmup_steps is not None:
         warmup["warmup_steps"] = cfg.warmup_steps
@@ -73,13 +89,24 @@ def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware
             "Use `optimizer: adamw_torch` here, or install axo[bnb] on a GPU machine.")])
     if optimizer == "adamw_torch_fused" and not hardware.has_cuda:
         optimizer = "adamw_torch"  # the fused kernel is CUDA-only; identical maths on CPU
+    shape: dict[str, Any] = {
+        "per_device_train_batch_size": cfg.micro_batch_size,
+        "per_device_eval_batch_size": cfg.eval_batch_size or cfg.micro_batch_size,
+        "num_train_epochs": cfg.num_epochs,
+        "max_steps": cfg.max_steps or -1,
+        "train_sampling_strategy": "group_by_length" if cfg.group_by_length else "random",
+    }
+    if packing is not None:
+        shape.update(per_device_train_batch_size=1, num_train_epochs=1, max_steps=steps,
+                     train_sampling_strategy="sequential")  # the plan already shuffled each epoch
+        if cfg.eval_sample_packing:
+            shape["per_device_eval_batch_size"] = 1
+    if cfg.batch_flattening is True:
+        shape["train_sampling_strategy"] = "random"
     return TrainingArguments(
         output_dir=cfg.output_dir,
-        per_device_train_batch_size=cfg.micro_batch_size,
-        per_device_eval_batch_size=cfg.eval_batch_size or cfg.micro_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps or 1,
-        num_train_epochs=cfg.num_epochs,
-        max_steps=cfg.max_steps or -1,
+        **shape,
         learning_rate=cfg.learning_rate,
         lr_scheduler_type=scheduler,
         lr_scheduler_kwargs=scheduler_kwargs,
@@ -105,7 +132,6 @@ def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware
         remove_unused_columns=False,
         use_cpu=not hardware.has_cuda,
         neftune_noise_alpha=cfg.neftune_noise_alpha,
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         include_num_input_tokens_seen="non_padding",
         disable_tqdm=True,  # axo's own progress bar (train/callbacks.py)
         **warmup,

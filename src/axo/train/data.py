@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from axo.config.schema import AxoConfig
 
 if TYPE_CHECKING:
     import datasets
-    from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, PreTrainedTokenizerBase
+    from transformers import PreTrainedTokenizerBase
 
 
 def load_split(folder: Path, name: str, classification: bool = False) -> datasets.Dataset | None:
@@ -28,10 +28,24 @@ def load_split(folder: Path, name: str, classification: bool = False) -> dataset
     return dataset
 
 
-def collator(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase) -> DataCollatorForSeq2Seq | DataCollatorWithPadding:
-    """Pads input_ids with the pad token and labels with -100; to `sequence_len` when pad_to_sequence_len."""
-    from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding
+def packing_capacity(cfg: AxoConfig) -> int:
+    """Tokens per packed row: the micro-batch's token budget."""
+    return cfg.micro_batch_size * cfg.sequence_len
 
+
+def collator(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase) -> Any:
+    """The batch builder for this config: packed rows, flattened micro-batches, or padded batches (input_ids
+    padded with the pad token and labels with -100; to `sequence_len` when pad_to_sequence_len)."""
+    from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening, DataCollatorWithPadding
+
+    from axo.data.packing import PackedCollator
+
+    if cfg.sample_packing:
+        return PackedCollator(tokenizer.pad_token_id, packing_capacity(cfg) if cfg.pad_to_sequence_len else None)
+    if cfg.batch_flattening:
+        # transformers' padding-free collator: one row per micro-batch, positions restart, and the first
+        # label of each sample is masked (separator_id).
+        return DataCollatorWithFlattening(return_position_ids=True, separator_id=-100)
     if cfg.num_labels is not None:
         return DataCollatorWithPadding(tokenizer, padding="max_length" if cfg.pad_to_sequence_len else True,
                                        max_length=cfg.sequence_len if cfg.pad_to_sequence_len else None)

@@ -6,6 +6,7 @@ Each step is one call into its own package; this file reads as the run does.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import ceil
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from axo.models.loader import load_model
 from axo.models.tokenizer import load_tokenizer
 from axo.train.arguments import training_arguments
 from axo.train.callbacks import ProgressBar, RunRecorder
-from axo.train.data import collator, load_split
+from axo.data.packing import PackedDataset, plan_packing
+from axo.train.data import collator, load_split, packing_capacity
 from axo.train.trackers import tracker_env
 from axo.train.trainer import AxoTrainer
 from axo.train.outputs import now_iso, write_config, write_model_card, write_provenance
@@ -55,13 +57,22 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     classification = cfg.num_labels is not None
     train_set = load_split(prepared.folder, "train", classification)
     eval_set = load_split(prepared.folder, "eval", classification)
+    packing = None
+    if cfg.sample_packing:
+        capacity = packing_capacity(cfg)
+        packing = plan_packing(prepared.train, capacity, ceil(cfg.num_epochs), cfg.seed)
+        train_set = PackedDataset(prepared.train, packing)
+        if eval_set is not None and cfg.eval_sample_packing:
+            eval_set = PackedDataset(prepared.eval, plan_packing(prepared.eval, capacity, 1, cfg.seed, shuffle=False))
+        print(f"packing: {len(prepared.train)} samples into {packing.rows_per_epoch[0]} rows of {capacity} tokens "
+              f"per epoch, efficiency {packing.efficiency:.1%}")
 
     model, resized = (base_model, False) if base_model is not None else load_model(cfg, tokenizer, hardware)
     model = apply_adapter(cfg, model, embeddings_resized=resized)
 
     recorder = RunRecorder(output_dir)
     callbacks = [recorder, ProgressBar(recorder)] if progress else [recorder]
-    arguments = training_arguments(cfg, len(train_set), eval_set is not None, hardware)
+    arguments = training_arguments(cfg, len(train_set), eval_set is not None, hardware, packing)
     with tracker_env(cfg):  # the trackers' callbacks read their settings from the environment
         trainer = AxoTrainer(model=model, args=arguments, data_collator=collator(cfg, tokenizer),
                              train_dataset=train_set, eval_dataset=eval_set, processing_class=tokenizer,
@@ -79,9 +90,11 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
                "trained_tokens": trainer.trained_tokens, "tokens_seen": int(trainer.state.num_input_tokens_seen)}
     write_provenance(output_dir, {
         **summary, "started": started, "finished": now_iso(), "config_fingerprint": prepared.fingerprint,
-        "datasets": prepared.meta.get("datasets"), "train_rows": len(train_set),
-        "eval_rows": len(eval_set) if eval_set is not None else 0,
+        "datasets": prepared.meta.get("datasets"), "train_rows": len(prepared.train),
+        "eval_rows": len(prepared.eval),
         "trained_tokens_per_s": trainer.trained_tokens / elapsed if elapsed else None, "train_seconds": elapsed,
+        "packing": None if packing is None else {"efficiency": packing.efficiency, "capacity": packing.capacity,
+                                                 "rows_per_epoch": packing.rows_per_epoch},
     })
     write_model_card(cfg, output_dir, summary)
     return TrainResult(output_dir, trainer.state.global_step, summary["train_loss"], eval_loss, recorder.records,
