@@ -94,3 +94,23 @@ def test_axolotl_step_defaults(tiny_llama_dir):
 def test_attention_kernel_is_the_best_available(tiny_llama_dir, wanted, hardware, expected):
     extra = f"attn_implementation: {wanted}\n" if wanted else ""
     assert choose_attention(_cfg(tiny_llama_dir, extra), hardware) == expected
+
+
+def test_packed_rows_on_a_gpu_use_the_varlen_kernel(tiny_llama_dir):
+    from axo.models.attention import VARLEN
+
+    packed = _cfg(tiny_llama_dir, "sample_packing: true\nbf16: true\nattn_implementation: flash_attention_2\n")
+    assert choose_attention(packed, H100) == VARLEN
+    assert choose_attention(packed, CPU) == "sdpa"  # transformers' block-diagonal mask from position_ids
+    assert choose_attention(packed.model_copy(update={"attn_implementation": "eager"}), H100) == "eager"
+    unpacked = _cfg(tiny_llama_dir, "bf16: true\n")
+    assert choose_attention(unpacked, H100) == "sdpa"
+
+
+def test_sequence_boundaries_from_restarting_positions():
+    import torch
+
+    from axo.models.attention import sequence_boundaries
+
+    cu, longest = sequence_boundaries(torch.tensor([[0, 1, 2, 0, 1, 0, 1, 2, 3]]), 9)
+    assert cu.tolist() == [0, 3, 5, 9] and longest == 4 and cu.dtype == torch.int32

@@ -1,0 +1,85 @@
+"""Packed-sequence attention on CUDA: torch's variable-length flash kernel behind transformers'
+`AttentionInterface`, so packed samples never attend to each other and cost what causal attention costs.
+
+Sequence boundaries come from `position_ids` (each sample restarts at 0), which transformers passes to
+the attention function. Registered under the name :data:`VARLEN`; its mask function returns None so no
+dense mask is ever built. Written against torch 2.11-2.13 (`torch.nn.attention.varlen.varlen_attn`,
+whose causal and GQA arguments changed between versions) and transformers 5.x.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+VARLEN = "axo_varlen"
+_registered = False
+
+
+def varlen_available() -> bool:
+    try:
+        from torch.nn.attention import varlen  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def sequence_boundaries(position_ids, total: int):
+    """Cumulative sequence starts (int32, with the total at the end) and the longest sequence."""
+    import torch
+
+    starts = torch.nonzero(position_ids.reshape(-1) == 0).flatten()
+    if starts.numel() == 0 or starts[0] != 0:
+        starts = torch.cat([starts.new_zeros(1), starts])
+    cu = torch.cat([starts, starts.new_tensor([total])]).to(torch.int32)
+    return cu, int((cu[1:] - cu[:-1]).max())
+
+
+def _kernel_options() -> dict[str, Any]:
+    from torch.nn.attention.varlen import varlen_attn
+
+    parameters = inspect.signature(varlen_attn).parameters
+    options: dict[str, Any] = {}
+    if "is_causal" in parameters:  # torch 2.10/2.11
+        options["is_causal"] = True
+    else:  # torch 2.12+: causal is a window
+        options["window_size"] = (-1, 0)
+    return options
+
+
+def varlen_attention(module: Any, query, key, value, attention_mask, scaling: float | None = None,
+                     dropout: float = 0.0, **kwargs: Any):
+    """transformers attention function: (batch, heads, seq, dim) in, (batch, seq, heads, dim) out."""
+    import torch
+    from torch.nn.attention.varlen import varlen_attn
+
+    batch, heads, length, dim = query.shape
+    position_ids = kwargs.get("position_ids")
+    if position_ids is None:
+        position_ids = torch.arange(length, device=query.device).expand(batch, length)
+    cu, longest = sequence_boundaries(position_ids, batch * length)
+    q = query.transpose(1, 2).reshape(batch * length, heads, dim)
+    k = key.transpose(1, 2).reshape(batch * length, key.shape[1], dim)
+    v = value.transpose(1, 2).reshape(batch * length, value.shape[1], dim)
+    if k.shape[1] != heads:  # grouped-query attention: give every query head its key/value head
+        k = k.repeat_interleave(heads // k.shape[1], dim=1)
+        v = v.repeat_interleave(heads // v.shape[1], dim=1)
+    out = varlen_attn(q, k, v, cu, cu, longest, longest, scale=scaling, **_kernel_options())
+    return out.reshape(batch, length, heads, dim), None
+
+
+def _no_mask(*args: Any, **kwargs: Any) -> None:
+    return None  # boundaries come from position_ids; never build a dense mask
+
+
+def register_varlen_attention() -> str:
+    """Register :data:`VARLEN` with transformers (once) and return its name for `attn_implementation`."""
+    global _registered
+    if not _registered:
+        from transformers import AttentionInterface
+        from transformers.masking_utils import AttentionMaskInterface
+
+        AttentionInterface.register(VARLEN, varlen_attention)
+        AttentionMaskInterface.register(VARLEN, _no_mask)
+        _registered = True
+    return VARLEN
