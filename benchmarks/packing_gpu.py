@@ -97,10 +97,18 @@ def packed_logits(model_dir: Path) -> dict:
         packed = model(input_ids=torch.cat(samples).unsqueeze(0), position_ids=positions, use_cache=False).logits[0]
         model.set_attn_implementation("sdpa")
         alone = torch.cat([model(input_ids=s.unsqueeze(0), use_cache=False).logits[0] for s in samples])
-    difference = (packed.float() - alone.float()).abs()
-    agree = (packed.argmax(-1) == alone.argmax(-1)).float().mean().item()
-    result = {"samples": lengths, "max_abs_diff": difference.max().item(), "mean_abs_diff": difference.mean().item(),
-              "logit_std": alone.float().std().item(), "argmax_agreement": agree}
+        # The bf16 noise floor: the same samples alone through another correct kernel (eager attention).
+        model.set_attn_implementation("eager")
+        alone_eager = torch.cat([model(input_ids=s.unsqueeze(0), use_cache=False).logits[0] for s in samples])
+
+    def compare(a, b):
+        difference = (a.float() - b.float()).abs()
+        return {"max_abs_diff": difference.max().item(), "mean_abs_diff": difference.mean().item(),
+                "argmax_agreement": (a.argmax(-1) == b.argmax(-1)).float().mean().item()}
+
+    result = {"samples": lengths, "logit_std": alone.float().std().item(),
+              "packed_varlen_vs_alone_sdpa": compare(packed, alone),
+              "noise_floor_alone_eager_vs_alone_sdpa": compare(alone_eager, alone)}
     del model
     torch.cuda.empty_cache()
     return result
@@ -124,7 +132,8 @@ def end_to_end(model_dir: Path, work: Path, steps: int) -> dict:
 
     write_data(work / "varlen.jsonl")
     base = (f"base_model: {model_dir}\nlearning_rate: 1e-4\nadapter: lora\nlora_r: 16\nlora_alpha: 32\n"
-            "lora_target_linear: true\ndatasets:\n  - path: varlen.jsonl\n    type: completion\nsequence_len: 2048\n"
+            f"lora_target_linear: true\ndatasets:\n  - path: {work / 'varlen.jsonl'}\n    type: completion\n"
+            "sequence_len: 2048\n"
             "micro_batch_size: 4\ngradient_accumulation_steps: 1\nbf16: true\ngradient_checkpointing: true\n"
             f"gradient_checkpointing_kwargs:\n  use_reentrant: false\nmax_steps: {steps}\nlogging_steps: 1\n"
             "save_strategy: 'no'\n")
