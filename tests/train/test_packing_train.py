@@ -54,3 +54,12 @@ def test_unsupported_combinations_are_errors():
     assert find(load(text + "batch_flattening: true\n"), "batch_flattening", Kind.CONFLICT).severity is Severity.ERROR
     assert find(load(text + "num_labels: 2\n"), "sample_packing", Kind.CONFLICT).severity is Severity.ERROR
     assert find(load(text + "sample_packing_eff_est: 0.9\n"), "sample_packing_eff_est", Kind.DERIVED)
+
+
+@pytest.mark.parametrize("architecture", ["qwen2", "mistral"])
+def test_full_fine_tune_with_packing(workspace, tiny_model_dirs, architecture):
+    cfg = load(f"base_model: {tiny_model_dirs[architecture]}\nlearning_rate: 1e-3\ndatasets:\n"
+               "  - path: data.jsonl\n    type: alpaca\nsequence_len: 128\nmicro_batch_size: 2\nmax_steps: 2\n"
+               "sample_packing: true\noutput_dir: out\ndataset_prepared_path: prepared\nsave_strategy: 'no'\n").require()
+    result = train(cfg, progress=False)
+    assert result.steps == 2 and (Path("out") / "model.safetensors").exists()
