@@ -33,3 +33,13 @@ def test_varlen_matches_sdpa_run_per_sample():
             scale=dim ** -0.5).transpose(1, 2)
         assert torch.allclose(packed[:, sl].float(), expected.float(), atol=2e-2, rtol=0), n
         start += n
+
+
+def test_fp32_activations_are_run_in_half_precision():
+    from axo.models.attention import varlen_attention
+
+    q = torch.randn(1, 8, 64, 64, device="cuda")
+    k = torch.randn(1, 2, 64, 64, device="cuda")
+    out, _ = varlen_attention(None, q, k, torch.randn_like(k), None, scaling=0.125,
+                              position_ids=torch.arange(64, device="cuda").unsqueeze(0))
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()

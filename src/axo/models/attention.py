@@ -54,6 +54,12 @@ def varlen_attention(module: Any, query, key, value, attention_mask, scaling: fl
     from torch.nn.attention.varlen import varlen_attn
 
     batch, heads, length, dim = query.shape
+    input_dtype = query.dtype
+    if input_dtype not in (torch.float16, torch.bfloat16):
+        # QLoRA's k-bit preparation keeps norms in fp32, so activations can arrive in fp32; the flash kernel
+        # takes only half precision. Run it in the autocast dtype (as transformers' flash path does).
+        half = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else torch.bfloat16
+        query, key, value = query.to(half), key.to(half), value.to(half)
     position_ids = kwargs.get("position_ids")
     if position_ids is None:
         position_ids = torch.arange(length, device=query.device).expand(batch, length)
@@ -65,7 +71,7 @@ def varlen_attention(module: Any, query, key, value, attention_mask, scaling: fl
         k = k.repeat_interleave(heads // k.shape[1], dim=1)
         v = v.repeat_interleave(heads // v.shape[1], dim=1)
     out = varlen_attn(q, k, v, cu, cu, longest, longest, scale=scaling, **_kernel_options())
-    return out.reshape(batch, length, heads, dim), None
+    return out.reshape(batch, length, heads, dim).to(input_dtype), None
 
 
 def _no_mask(*args: Any, **kwargs: Any) -> None:
