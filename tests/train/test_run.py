@@ -109,6 +109,11 @@ def test_run_directory_explains_itself(workspace, tiny_llama_dir):
     assert provenance["steps"] == 3 and provenance["train_loss"] == pytest.approx(result.train_loss)
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "learning_rate: 0.001" in (out / "axo_config.yml").read_text()
+    from axo.config.load import load_config
+
+    reloaded = load_config(out / "axo_config.yml")  # a run directory's config reads back as it was
+    assert reloaded.ok, "\n".join(p.render() for p in reloaded.errors)
+    assert reloaded.require().model_dump() == load_config(out / "axo_config.yml").require().model_dump()
     assert "AutoPeftModelForCausalLM" in (out / "README.md").read_text()
     for file in out.rglob("*"):
         if file.is_file():

@@ -9,6 +9,7 @@ import typer
 
 from axo import __version__
 from axo.cli.init import init
+from axo.cli.merge import merge_lora
 from axo.cli.preprocess import preprocess
 from axo.cli.schema import config_schema
 from axo.cli.train import train
@@ -30,6 +31,7 @@ app.command("validate", context_settings=_OVERRIDABLE, epilog=OVERRIDES_HELP)(va
 app.command("preprocess", context_settings=_OVERRIDABLE, epilog=OVERRIDES_HELP)(preprocess)
 app.command("train", context_settings=_OVERRIDABLE, epilog=OVERRIDES_HELP)(train)
 app.command("init")(init)
+app.command("merge-lora")(merge_lora)
 app.command("config-schema")(config_schema)
 
 

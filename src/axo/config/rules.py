@@ -30,8 +30,13 @@ def _conflicts(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
         found.append(Finding("val_set_size", f"is {cfg.val_set_size:g} while `test_datasets` is set; "
                              "evaluation data must come from one place.",
                              "Remove `val_set_size` (or set it to 0) to evaluate on `test_datasets`, or remove `test_datasets`."))
-    if cfg.batch_size is not None and cfg.gradient_accumulation_steps is not None:
-        found.append(Finding("batch_size", "cannot be combined with `gradient_accumulation_steps`; each one sets the other.",
+    # The pairs below are each derived from the other; both may be written (a saved run config has both)
+    # as long as they agree.
+    if (cfg.batch_size is not None and cfg.gradient_accumulation_steps is not None
+            and cfg.batch_size != cfg.micro_batch_size * cfg.gradient_accumulation_steps):
+        found.append(Finding("batch_size", f"{cfg.batch_size} disagrees with `gradient_accumulation_steps` "
+                             f"{cfg.gradient_accumulation_steps} × micro_batch_size {cfg.micro_batch_size}; each one "
+                             "sets the other.",
                              "Keep `gradient_accumulation_steps` (steps per update), or keep `batch_size` "
                              "(= micro_batch_size × gradient_accumulation_steps)."))
     if cfg.batch_size is not None and cfg.batch_size % cfg.micro_batch_size:
@@ -52,10 +57,10 @@ def _conflicts(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
     if cfg.bf16 is True and cfg.fp16:
         found.append(Finding("fp16", "and `bf16` are both true; training uses one precision.",
                              "Keep `bf16: true` on Ampere or newer GPUs, `fp16: true` on older ones."))
-    if cfg.eval_steps is not None and cfg.evals_per_epoch is not None:
-        found.append(Finding("evals_per_epoch", "cannot be combined with `eval_steps`.", "Keep one of them."))
-    if cfg.save_steps is not None and cfg.saves_per_epoch is not None:
-        found.append(Finding("saves_per_epoch", "cannot be combined with `save_steps`.", "Keep one of them."))
+    for per_epoch, steps in (("evals_per_epoch", "eval_steps"), ("saves_per_epoch", "save_steps")):
+        count, value = getattr(cfg, per_epoch), getattr(cfg, steps)
+        if count is not None and value is not None and abs(value - 1.0 / (count * cfg.num_epochs)) > 1e-9:
+            found.append(Finding(per_epoch, f"cannot be combined with `{steps}: {value:g}`.", "Keep one of them."))
     if cfg.deepspeed is not None and (cfg.fsdp_version is not None or cfg.fsdp_config is not None):
         found.append(Finding("deepspeed", "and FSDP (`fsdp_version`/`fsdp_config`) are both set; a run uses one engine.",
                              "Remove `deepspeed` or the fsdp keys."))

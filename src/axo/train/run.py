@@ -25,6 +25,14 @@ from axo.train.trainer import AxoTrainer
 from axo.train.outputs import now_iso, write_config, write_model_card, write_provenance
 
 
+def _local_path(value: str, config_dir: Path | None) -> str | None:
+    """The absolute path of a local base model, so a run directory finds it again from anywhere."""
+    from axo.config.paths import resolve_local_path
+
+    found = resolve_local_path(value, config_dir)
+    return str(found.resolve()) if found is not None else None
+
+
 @dataclass
 class TrainResult:
     output_dir: Path
@@ -91,6 +99,7 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     write_provenance(output_dir, {
         **summary, "started": started, "finished": now_iso(), "config_fingerprint": prepared.fingerprint,
         "datasets": prepared.meta.get("datasets"), "train_rows": len(prepared.train),
+        "cwd": str(Path.cwd()), "base_model_path": _local_path(cfg.base_model, config_dir),
         "eval_rows": len(prepared.eval),
         "trained_tokens_per_s": trainer.trained_tokens / elapsed if elapsed else None, "train_seconds": elapsed,
         "packing": None if packing is None else {"efficiency": packing.efficiency, "capacity": packing.capacity,
