@@ -1,0 +1,77 @@
+"""`axo inference CONFIG|RUN_DIR`: chat with the model interactively (streamed), or run a JSONL batch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from axo.config.problems import ConfigError
+
+
+def inference(
+    target: Path = typer.Argument(..., help="A run directory or its config file.", show_default=False),
+    input_file: Path = typer.Option(None, "--input", "-i", help="Batch mode: a JSONL file of requests "
+                                    "(`messages`, `instruction`/`input`, or `prompt`)."),
+    output_file: Path = typer.Option(None, "--output", "-o", help="Batch mode: where to write the rows with `output`."),
+    base_only: bool = typer.Option(False, "--base-only", help="Use the base model without the adapter."),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1),
+    temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="0 = greedy."),
+    top_p: float = typer.Option(None, "--top-p"),
+    top_k: int = typer.Option(None, "--top-k"),
+    repetition_penalty: float = typer.Option(None, "--repetition-penalty"),
+    seed: int = typer.Option(None, "--seed"),
+    greedy: bool = typer.Option(False, "--greedy", help="Greedy decoding whatever the temperature."),
+    system: str = typer.Option(None, "--system", help="Interactive chat: a system message."),
+) -> None:
+    """Generate with the trained model (base + adapter, or a full fine-tune) using the prompt format it
+    was trained with: the chat template, or e.g. the alpaca template."""
+    from axo.infer.batch import run_batch
+    from axo.infer.generate import GenerationSettings, stream_text
+    from axo.infer.loading import load_for_inference
+    from axo.infer.prompts import render_prompt, training_format
+    from axo.infer.run_dir import open_run
+
+    err = Console(stderr=True)
+    settings = GenerationSettings(max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed, greedy)
+    if (input_file is None) != (output_file is None):
+        err.print("[bold red]error[/] batch mode needs both --input and --output.", highlight=False)
+        raise typer.Exit(1)
+    try:
+        run = open_run(target)
+        model, tokenizer = load_for_inference(run, base_only=base_only)
+        if input_file is not None:
+            count = run_batch(model, tokenizer, run.cfg, input_file, output_file, settings)
+            Console().print(f"[bold green]wrote[/] {count} rows -> {output_file}", highlight=False)
+            return
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(f"[bold red]error[/] {problem.render()}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    kind, _ = training_format(run.cfg)
+    err.print(f"[dim]chatting with {run.output_dir} ({kind} format); /reset clears the history, /exit or Ctrl-D quits[/]")
+    history = [{"role": "system", "content": system}] if system else []
+    while True:
+        try:
+            line = input("you> ")
+        except EOFError:
+            break
+        if line.strip() in ("/exit", "/quit"):
+            break
+        if line.strip() == "/reset":
+            history = history[:1] if system else []
+            continue
+        if kind == "chat":
+            history.append({"role": "user", "content": line})
+            prompt = render_prompt(run.cfg, tokenizer, {"messages": history})
+        else:
+            prompt = render_prompt(run.cfg, tokenizer, {"instruction": line} if kind == "alpaca" else {"prompt": line})
+        reply = ""
+        print("model> ", end="", flush=True)
+        for piece in stream_text(model, tokenizer, prompt, settings):
+            reply += piece
+            print(piece, end="", flush=True)
+        print()
+        if kind == "chat":
+            history.append({"role": "assistant", "content": reply})

@@ -1,0 +1,34 @@
+"""Load a trained run for generation: base + adapter, the base alone, or a full fine-tune."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axo.infer.run_dir import Run
+
+
+def load_for_inference(run: Run, *, base_only: bool = False, device: str | None = None) -> tuple[Any, Any]:
+    """(model, tokenizer) in eval mode. The tokenizer comes from the run directory when it has one (it
+    carries the training's special tokens and chat template)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from axo.models.loader import load_model
+    from axo.models.tokenizer import load_tokenizer
+
+    cfg = run.cfg.model_copy(update={"base_model": run.base_model, "load_in_4bit": False, "load_in_8bit": False,
+                                     "sample_packing": False, "tokenizer_config": None, "base_model_config": None})
+    has_tokenizer = (run.output_dir / "tokenizer_config.json").is_file()
+    tokenizer = AutoTokenizer.from_pretrained(run.output_dir) if has_tokenizer and not base_only else load_tokenizer(cfg)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not base_only and not run.is_adapter and (run.output_dir / "config.json").is_file():
+        model, _ = load_model(cfg.model_copy(update={"base_model": str(run.output_dir)}), tokenizer)  # full fine-tune
+    else:
+        model, _ = load_model(cfg, tokenizer)
+        if run.is_adapter and not base_only:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, run.output_dir)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(device).eval(), tokenizer
