@@ -8,6 +8,7 @@ import sys
 import typer
 
 from axo import __version__
+from axo.cli.evaluate import evaluate
 from axo.cli.inference import inference
 from axo.cli.init import init
 from axo.cli.merge import merge_lora
@@ -34,6 +35,7 @@ app.command("train", context_settings=_OVERRIDABLE, epilog=OVERRIDES_HELP)(train
 app.command("init")(init)
 app.command("merge-lora")(merge_lora)
 app.command("inference")(inference)
+app.command("evaluate")(evaluate)
 app.command("config-schema")(config_schema)
 
 

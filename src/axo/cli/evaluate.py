@@ -1,0 +1,87 @@
+"""`axo evaluate CONFIG|RUN_DIR`: loss/perplexity and generation metrics, optionally base vs adapter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from axo.config.problems import ConfigError
+
+
+def _rows(results: dict, prefix: str = "") -> dict[str, float]:
+    flat = {}
+    for key, value in results.items():
+        if isinstance(value, dict):
+            flat.update(_rows(value, f"{prefix}{key}."))
+        elif isinstance(value, (int, float)):
+            flat[prefix + key] = value
+    return flat
+
+
+def evaluate(
+    target: Path = typer.Argument(..., help="A run directory or its config file.", show_default=False),
+    references: Path = typer.Option(None, "--references", "-r", help="JSONL with requests and answers "
+                                    "(`ideal`/`reference`/`answer`/`output`) for generation metrics."),
+    json_schema: Path = typer.Option(None, "--json-schema", help="A JSON schema the outputs should satisfy."),
+    must_match: list[str] = typer.Option([], "--must-match", help="A regex every output should match (repeatable)."),
+    must_not_match: list[str] = typer.Option([], "--must-not-match", help="A regex no output may match, e.g. a "
+                                             "dangerous shell command (repeatable)."),
+    self_consistency: int = typer.Option(0, "--self-consistency", help="Sample N answers per row; report the "
+                                         "majority vote's accuracy and the agreement rate."),
+    max_new_tokens: int = typer.Option(128, "--max-new-tokens", min=1),
+    limit: int = typer.Option(None, "--limit", help="Use only the first N reference rows."),
+    compare_base: bool = typer.Option(False, "--compare-base", help="Also evaluate the base model without the adapter."),
+    output: Path = typer.Option(None, "--output", "-o", help="Where to write eval_results.json (default: the run directory)."),
+) -> None:
+    """Evaluate a trained run: loss and perplexity on its eval split, and on a reference set exact match,
+    normalised match, JSON(-schema) validity, regex must/must-not rates and self-consistency."""
+    from axo.data.errors import DataError
+    from axo.data.prepare import prepare_data
+    from axo.infer.evaluate import EvalOptions, evaluate_model
+    from axo.infer.loading import load_for_inference
+    from axo.infer.run_dir import open_run
+
+    err = Console(stderr=True)
+    try:
+        run = open_run(target)
+        schema = json.loads(json_schema.read_text()) if json_schema else None
+        options = EvalOptions(references, schema, list(must_match), list(must_not_match), self_consistency,
+                              max_new_tokens, limit)
+        variants = {"adapter" if run.is_adapter else "model": False}
+        if compare_base:
+            variants["base"] = True
+        results = {}
+        for name, base_only in variants.items():
+            model, tokenizer = load_for_inference(run, base_only=base_only)
+            samples = []
+            if run.cfg.val_set_size > 0 or run.cfg.test_datasets:
+                try:
+                    cfg = run.cfg.model_copy(update={"base_model": run.base_model})
+                    samples = prepare_data(cfg, tokenizer).eval
+                except DataError as exc:
+                    err.print(f"[yellow]note[/] no eval split: {exc.problems[0].render()}", highlight=False)
+            results[name] = evaluate_model(model, tokenizer, run, options, samples)
+            del model
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(f"[bold red]error[/] {problem.render()}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    if not any(_rows(r) for r in results.values()):
+        err.print("[bold red]error[/] nothing to evaluate: the run has no eval split and no --references were given.",
+                  highlight=False)
+        raise typer.Exit(1)
+    destination = output or run.output_dir / "eval_results.json"
+    destination.write_text(json.dumps(results, indent=2))
+    table = Table(title=f"evaluation of {run.output_dir}")
+    table.add_column("metric")
+    for name in results:
+        table.add_column(name, justify="right")
+    flat = {name: _rows(result) for name, result in results.items()}
+    for metric in dict.fromkeys(k for rows in flat.values() for k in rows):
+        table.add_row(metric, *[f"{flat[name].get(metric, float('nan')):.4g}" for name in results])
+    Console().print(table)
+    Console().print(f"results -> {destination}", highlight=False)

@@ -1,0 +1,55 @@
+"""`axo evaluate` on a trained tiny run: the loss matches the Trainer's, metrics and files are written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from config_helpers import load
+
+from axo.cli.main import app
+from axo.train.run import train
+
+
+@pytest.fixture(scope="module")
+def run_with_eval(tmp_path_factory, tiny_llama_dir):
+    folder = tmp_path_factory.mktemp("eval-run")
+    (folder / "data.jsonl").write_text("".join(json.dumps({"instruction": f"Say {i}.", "output": f"{i}"}) + "\n"
+                                               for i in range(12)))
+    cfg = load(f"base_model: {tiny_llama_dir}\nlearning_rate: 1e-3\nadapter: lora\nlora_r: 4\ndatasets:\n"
+               f"  - path: {folder / 'data.jsonl'}\n    type: alpaca\nval_set_size: 0.25\nmicro_batch_size: 4\n"
+               f"max_steps: 2\noutput_dir: {folder / 'run'}\ndataset_prepared_path: {folder / 'prepared'}\n"
+               "save_strategy: 'no'\n").require()
+    return folder, train(cfg, progress=False)
+
+
+def test_loss_equals_the_trainers_eval_loss_and_files_are_written(run_with_eval):
+    folder, result = run_with_eval
+    references = folder / "refs.jsonl"
+    references.write_text(json.dumps({"instruction": "Say 1.", "output": "1"}) + "\n" +
+                          json.dumps({"input": [{"role": "user", "content": "Say 2."}], "ideal": ["2", "two"]}) + "\n")
+    outcome = CliRunner().invoke(app, ["evaluate", str(result.output_dir), "-r", str(references), "--max-new-tokens", "3",
+                                       "--must-not-match", "rm -rf", "--compare-base"])
+    assert outcome.exit_code == 0, outcome.output
+    saved = json.loads((result.output_dir / "eval_results.json").read_text())
+    assert set(saved) == {"adapter", "base"}
+    adapter = saved["adapter"]
+    assert adapter["eval_loss"] == pytest.approx(result.eval_loss, rel=1e-4)
+    assert adapter["perplexity"] == pytest.approx(2.718281828 ** adapter["eval_loss"], rel=1e-6)
+    generation = adapter["generation"]
+    assert generation["rows"] == 2 and 0.0 <= generation["exact_match"] <= 1.0
+    assert generation["must_not_match_violation_rate"] == 0.0
+    assert saved["base"]["eval_loss"] != adapter["eval_loss"]
+
+
+def test_nothing_to_evaluate_is_a_clear_error(tmp_path, tiny_llama_dir):
+    (tmp_path / "data.jsonl").write_text(json.dumps({"instruction": "a", "output": "b"}) + "\n")
+    cfg = load(f"base_model: {tiny_llama_dir}\nlearning_rate: 1e-3\nadapter: lora\nlora_r: 4\ndatasets:\n"
+               f"  - path: {tmp_path / 'data.jsonl'}\n    type: alpaca\nmax_steps: 1\noutput_dir: {tmp_path / 'run'}\n"
+               f"dataset_prepared_path: {tmp_path / 'prepared'}\nsave_strategy: 'no'\n").require()
+    train(cfg, progress=False)
+    outcome = CliRunner().invoke(app, ["evaluate", str(tmp_path / "run")])
+    assert outcome.exit_code == 1 and "nothing to evaluate" in outcome.stderr
