@@ -14,6 +14,7 @@ from axo.cli.init import init
 from axo.cli.merge import merge_lora
 from axo.cli.preprocess import preprocess
 from axo.cli.schema import config_schema
+from axo.cli.serve import serve
 from axo.cli.train import train
 from axo.cli.validate import OVERRIDES_HELP, validate
 from axo.config.problems import ConfigError
@@ -36,6 +37,7 @@ app.command("init")(init)
 app.command("merge-lora")(merge_lora)
 app.command("inference")(inference)
 app.command("evaluate")(evaluate)
+app.command("serve")(serve)
 app.command("config-schema")(config_schema)
 
 
