@@ -17,6 +17,7 @@ def train(
     ctx: typer.Context,
     config: Path = typer.Argument(..., help="The YAML config file.", show_default=False),
     strict: bool = typer.Option(False, "--strict", help="Unknown and unsupported keys are errors."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest complete checkpoint in output_dir."),
 ) -> None:
     """Fine-tune (full, LoRA or QLoRA) as CONFIG says and write the adapter or model, tokenizer, resolved
     config, metrics.jsonl, loss.png, provenance.json and a model card into `output_dir`."""
@@ -31,7 +32,13 @@ def train(
                 err.print(f"[yellow]warning[/] {problem.render()}", highlight=False, soft_wrap=True)
         from axo.train.run import train as run_training
 
-        result = run_training(loaded.require(), config_dir=config.resolve().parent)
+        from axo.train.run import TrainingInterrupted
+
+        result = run_training(loaded.require(), config_dir=config.resolve().parent, resume=resume)
+    except TrainingInterrupted as exc:
+        err.print(f"[yellow]stopped[/] {exc.problems[0].message} {exc.problems[0].hint.replace('CONFIG', str(config))}",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(128 + exc.signum) from None
     except ConfigError as exc:
         for problem in exc.problems:
             err.print(f"[bold red]error[/] {problem.render()}", highlight=False, soft_wrap=True)

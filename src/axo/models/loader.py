@@ -158,12 +158,19 @@ def load_model(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
     quantization = _quantization_config(cfg, hardware, dtype)
     load_kwargs = {**kwargs, "config": config, "dtype": dtype, "attn_implementation": choose_attention(cfg, hardware),
                    **(cfg.overrides_of_model_kwargs or {})}
+    if "gguf_file" not in kwargs and not cfg.load_pickle_weights:
+        load_kwargs["use_safetensors"] = True  # pickle can run code on load; it needs an explicit opt-in
     if quantization is not None:
         load_kwargs["quantization_config"] = quantization
         load_kwargs["device_map"] = {"": 0}
     try:
         model = _model_class(cfg).from_pretrained(source, **load_kwargs)
     except (OSError, ValueError) as exc:
+        pickle_only = Path(source).is_dir() and not list(Path(source).glob("*.safetensors")) and list(Path(source).glob("*.bin"))
+        if pickle_only:
+            raise _error("load_pickle_weights", f"{cfg.base_model!r} has only pickle (.bin) weights, which can run "
+                         "code when loaded.", "Convert them to safetensors, or set `load_pickle_weights: true` if you "
+                         "trust the files.") from None
         raise _error("base_model", f"cannot load the model {cfg.base_model!r}: {str(exc).splitlines()[0]}",
                      "Check the path or hub id, and that the weights are safetensors or GGUF.") from None
     if "gguf_file" in kwargs:

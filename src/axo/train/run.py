@@ -5,19 +5,24 @@ Each step is one call into its own package; this file reads as the run does.
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import dataclass
 from math import ceil
 from pathlib import Path
 from typing import Any
 
 from axo.config.hardware import Hardware, detect_hardware
+from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.config.schema import AxoConfig
 from axo.data.prepare import prepare_data
 from axo.models.adapter import apply_adapter
 from axo.models.loader import load_model
 from axo.models.tokenizer import load_tokenizer
 from axo.train.arguments import training_arguments
+from axo.train import checkpoints
 from axo.train.callbacks import ProgressBar, RunRecorder
+from axo.train.guards import FaultInjector, LossWatchdog, StopOnSignal
 from axo.data.packing import PackedDataset, plan_packing
 from axo.train.data import collator, load_split, packing_capacity
 from axo.train.trackers import tracker_env
@@ -33,6 +38,33 @@ def _local_path(value: str, config_dir: Path | None) -> str | None:
     return str(found.resolve()) if found is not None else None
 
 
+class TrainingInterrupted(ConfigError):
+    """SIGINT/SIGTERM stopped the run after saving a checkpoint."""
+
+    def __init__(self, signum: int, checkpoint: Path | None, step: int):
+        self.signum, self.checkpoint, self.step = signum, checkpoint, step
+        saved = f"checkpoint saved at {checkpoint}" if checkpoint else "no checkpoint could be saved"
+        super().__init__([Problem(Severity.ERROR, Kind.CONFLICT, "", f"stopped by {signal.Signals(signum).name} "
+                                  f"at step {step}; {saved}.", "Resume with `axo train CONFIG --resume`.")])
+
+
+def _out_of_memory(cfg: AxoConfig, exc: BaseException) -> ConfigError:
+    import torch
+
+    total = torch.cuda.get_device_properties(0).total_memory / 2**30 if torch.cuda.is_available() else 0
+    peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0
+    tips = [f"micro_batch_size {cfg.micro_batch_size} -> {max(1, cfg.micro_batch_size // 2)} (raise "
+            "gradient_accumulation_steps to keep the batch)", f"sequence_len {cfg.sequence_len} -> smaller"]
+    if not cfg.gradient_checkpointing:
+        tips.append("gradient_checkpointing: true")
+    if cfg.adapter != "qlora":
+        tips.append("QLoRA (adapter: qlora, load_in_4bit: true)")
+    return ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, "micro_batch_size",
+                                f"the GPU ran out of memory ({peak:.1f} GiB allocated at peak of {total:.1f} GiB; "
+                                f"micro_batch_size {cfg.micro_batch_size} × sequence_len {cfg.sequence_len}).",
+                                "Try: " + "; ".join(tips) + f". ({str(exc).splitlines()[0][:120]})")])
+
+
 @dataclass
 class TrainResult:
     output_dir: Path
@@ -44,11 +76,17 @@ class TrainResult:
 
 
 def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware | None = None,
-          progress: bool = True, tokenizer: Any = None, base_model: Any = None) -> TrainResult:
+          progress: bool = True, tokenizer: Any = None, base_model: Any = None, resume: bool = False) -> TrainResult:
     """Fine-tune as `cfg` says and write the run into `cfg.output_dir`.
 
     `tokenizer` and `base_model` may be passed when the caller already loaded them with
     `load_tokenizer(cfg)` / `load_model(cfg, tokenizer)` (e.g. to evaluate the base model first).
+    `resume` continues from the newest complete checkpoint in output_dir (as auto_resume_from_checkpoints).
+
+    Raises:
+        TrainingInterrupted: after SIGINT/SIGTERM, once a checkpoint is saved.
+        TrainingDiverged: when the loss is NaN/inf or stays above the watchdog threshold.
+        ConfigError: for input mistakes, out-of-memory (with suggestions) and checkpoints that cannot be written.
     """
     from transformers import set_seed
     from transformers.trainer_callback import PrinterCallback
@@ -57,7 +95,23 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     hardware = hardware or detect_hardware()
     set_seed(cfg.seed)
     output_dir = Path(cfg.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, "output_dir", f"{output_dir} is a file.",
+                                   "Point output_dir at a folder.")])
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        probe = output_dir / ".axo-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, "output_dir", f"{output_dir} is not writable: "
+                                   f"{exc.strerror}.", "Choose a folder you can write to.")]) from None
+    for leftover in checkpoints.clean_partial(output_dir):
+        print(f"removed a half-written checkpoint left by an interrupted run: {leftover}")
+    resume_from = checkpoints.resume_point(output_dir, cfg.resume_from_checkpoint,
+                                           resume or cfg.auto_resume_from_checkpoints)
+    if resume_from is not None:
+        print(f"resuming from {resume_from}")
     write_config(cfg, output_dir)
 
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg)
@@ -79,7 +133,12 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     model = apply_adapter(cfg, model, embeddings_resized=resized)
 
     recorder = RunRecorder(output_dir)
-    callbacks = [recorder, ProgressBar(recorder)] if progress else [recorder]
+    stopper = StopOnSignal()
+    callbacks = [recorder, stopper, LossWatchdog(cfg.loss_watchdog_threshold, cfg.loss_watchdog_patience)]
+    if progress:
+        callbacks.append(ProgressBar(recorder))
+    if os.environ.get("AXO_FAULT"):
+        callbacks.append(FaultInjector(os.environ["AXO_FAULT"]))
     arguments = training_arguments(cfg, len(train_set), eval_set is not None, hardware, packing)
     with tracker_env(cfg):  # the trackers' callbacks read their settings from the environment
         trainer = AxoTrainer(model=model, args=arguments, data_collator=collator(cfg, tokenizer),
@@ -87,7 +146,17 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
                              callbacks=callbacks)
         recorder.trainer = trainer
         trainer.remove_callback(PrinterCallback)  # raw log dicts; metrics.jsonl and the progress bar replace them
-        trainer.train(resume_from_checkpoint=cfg.resume_from_checkpoint)
+        stopper.install()
+        try:
+            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        except Exception as exc:
+            if type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
+                raise _out_of_memory(cfg, exc) from None
+            raise
+        finally:
+            stopper.restore()
+        if stopper.received is not None:
+            raise TrainingInterrupted(stopper.received, trainer.last_checkpoint, trainer.state.global_step)
         eval_loss = trainer.evaluate()["eval_loss"] if eval_set is not None else None
 
     trainer.save_model(str(output_dir))

@@ -1,24 +1,30 @@
-"""axo's Trainer: transformers' own, plus an exact count of the tokens that carried loss."""
+"""axo's Trainer: transformers' own, plus an exact count of trained tokens and atomic checkpoints."""
 
 from __future__ import annotations
 
+import errno
+import shutil
+from pathlib import Path
 from typing import Any
 
 from transformers import Trainer
 
+from axo.config.problems import Kind, Problem, Severity
 from axo.data.formats.base import IGNORE_INDEX
+from axo.train import checkpoints
+from axo.train.guards import fault_during_save
 
 
 class AxoTrainer(Trainer):
-    """Counts trained tokens in `compute_loss`, i.e. for exactly the batches the optimizer sees.
-
-    Counting in the collator would run ahead: accelerate's data loader prefetches one batch to know
-    when an epoch ends.
-    """
+    """Counts trained tokens in `compute_loss`, i.e. for exactly the batches the optimizer sees (counting
+    in the collator would run ahead: accelerate's data loader prefetches one batch), and writes every
+    checkpoint through `train/checkpoints.py` (staged, synced, renamed, rotated, space-checked)."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.trained_tokens = 0
+        self._staging_root: Path | None = None
+        self.last_checkpoint: Path | None = None
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.get("labels")
@@ -26,3 +32,36 @@ class AxoTrainer(Trainer):
             # Token labels: positions with loss. Classification: one label per row.
             self.trained_tokens += int((labels != IGNORE_INDEX).sum()) if labels.dim() > 1 else int(labels.numel())
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+
+    def _get_output_dir(self, trial):
+        # While a checkpoint is being written, transformers' save code writes into the staging folder.
+        if self._staging_root is not None:
+            return str(self._staging_root)
+        return super()._get_output_dir(trial)
+
+    def _save_checkpoint(self, model, trial):
+        output_dir = Path(self.args.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        checkpoints.check_free_space(output_dir, checkpoints.expected_checkpoint_size(output_dir, self.model))
+        staging = output_dir / checkpoints.STAGING
+        staging.mkdir(exist_ok=True)
+        step = self.state.global_step
+        self._staging_root = staging
+        try:
+            super()._save_checkpoint(model, trial)
+            fault_during_save(step)
+        except OSError as exc:
+            shutil.rmtree(staging / f"{checkpoints.PREFIX}{step}", ignore_errors=True)
+            if exc.errno == errno.ENOSPC:
+                raise checkpoints.CheckpointError([Problem(
+                    Severity.ERROR, Kind.MISSING_RESOURCE, "output_dir",
+                    f"the disk filled up while saving checkpoint {step}; the half-written copy was removed and "
+                    f"the last good checkpoint ({checkpoints.latest_checkpoint(output_dir)}) is intact.",
+                    "Free space, lower save_total_limit, or set save_only_model: true.")]) from None
+            raise
+        finally:
+            self._staging_root = None
+        if self.args.should_save:
+            self.last_checkpoint = checkpoints.publish(staging / f"{checkpoints.PREFIX}{step}", output_dir)
+            shutil.rmtree(staging, ignore_errors=True)
+            checkpoints.rotate(output_dir, self.args.save_total_limit)

@@ -57,4 +57,7 @@ class ModelSection(Section):
     num_labels: int | None = Field(
         None, ge=1, description="Number of classes for sequence classification (loads a classification head).",
     )
+    load_pickle_weights: bool = Field(
+        False, description="Allow pickle (.bin) weights, which can run code when loaded; safetensors only otherwise.",
+    )
     low_cpu_mem_usage: bool | None = Field(None, description="Load weights with transformers' low-memory path.")

@@ -77,6 +77,10 @@ class TrainingSection(Section):
     save_only_model: bool = Field(False, description="Save weights without optimizer state (cannot resume exactly).")
     output_dir: str = Field("./model-out", description="Where the adapter or model, checkpoints and run files go.")
     resume_from_checkpoint: str | None = Field(None, description="A `checkpoint-N` directory to resume from.")
+    loss_watchdog_threshold: float | None = Field(
+        None, gt=0, description="Stop when the loss stays above this for `loss_watchdog_patience` logs (NaN/inf always stops).",
+    )
+    loss_watchdog_patience: int = Field(3, ge=1, description="Consecutive logs above the threshold before stopping.")
     auto_resume_from_checkpoints: bool = Field(False, description="Resume from the newest valid checkpoint in `output_dir`.")
 
     @field_validator("eval_strategy", "save_strategy", mode="before")
