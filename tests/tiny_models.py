@@ -52,7 +52,14 @@ def _corpus() -> list[str]:
 
 def build_tokenizer(directory: Path):
     """Train and save the tiny tokenizer in `directory`; return it loaded through AutoTokenizer."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())

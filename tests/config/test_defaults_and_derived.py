@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from config_helpers import BASE, CPU, H100, V100, find, load
 
 from axo.config.problems import Kind

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from config_helpers import BASE, find, load
 
 from axo.config.overrides import apply_override, parse_overrides

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from config_helpers import CPU, H100
 
 from axo.config.load import resolve_config

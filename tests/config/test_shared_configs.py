@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from config_helpers import CPU
 
 from axo.config.load import load_config

@@ -7,9 +7,9 @@ import textwrap
 from pathlib import Path
 from typing import Any, Callable
 
+import config_helpers
 import pytest
 
-import config_helpers
 from axo.config.schema import AxoConfig
 from axo.data.formats import Sample, format_for
 from axo.data.formats.base import IGNORE_INDEX

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from config_helpers import load
 
 from axo.data.cache import load_prepared, remove_partial_folders, save_prepared

@@ -8,7 +8,12 @@ import random
 import pytest
 
 from axo.data.formats.base import IGNORE_INDEX, Sample
-from axo.data.packing import PackedCollator, best_fit_decreasing, packed_row, plan_packing
+from axo.data.packing import (
+    PackedCollator,
+    best_fit_decreasing,
+    packed_row,
+    plan_packing,
+)
 
 
 def _samples(lengths: list[int]) -> list[Sample]:

@@ -12,9 +12,8 @@ pytestmark = pytest.mark.gpu
 
 def test_nf4_roundtrip_merge(tmp_path, tiny_llama_dir, monkeypatch):
     import bitsandbytes.functional as bnb
-    from safetensors.torch import load_file
-
     from config_helpers import load
+    from safetensors.torch import load_file
 
     from axo.infer.merge import merge_lora, read_adapter
     from axo.train.run import train

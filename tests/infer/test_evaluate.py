@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from config_helpers import load
+from typer.testing import CliRunner
 
 from axo.cli.main import app
 from axo.train.run import train

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from config_helpers import load
+from typer.testing import CliRunner
 
 from axo.cli.main import app
 from axo.infer.generate import GenerationSettings, generate_texts

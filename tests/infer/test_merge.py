@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
-
 from config_helpers import load
+from typer.testing import CliRunner
 
 from axo.cli.main import app
 from axo.config.problems import ConfigError

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import openai
 import pytest
-
 from config_helpers import load
 
 from axo.infer.generate import GenerationSettings, generate_texts

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from config_helpers import CPU, H100, load
 
 from axo.models.adapter import apply_adapter, linear_module_names

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from config_helpers import load
 
 from axo.data.formats.base import Sample

@@ -7,7 +7,6 @@ from math import ceil
 from pathlib import Path
 
 import pytest
-
 from config_helpers import find, load
 
 from axo.config.problems import Kind, Severity

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from config_helpers import load
 
 from axo.config.problems import ConfigError

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from config_helpers import load
 
 from axo.train.run import train

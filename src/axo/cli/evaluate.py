@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from axo.cli.report import print_errors
 from axo.config.problems import ConfigError
 
 
@@ -67,8 +68,7 @@ def evaluate(
             results[name] = evaluate_model(model, tokenizer, run, options, samples)
             del model
     except ConfigError as exc:
-        for problem in exc.problems:
-            err.print(f"[bold red]error[/] {problem.render()}", highlight=False, soft_wrap=True)
+        print_errors(err, exc.problems)
         raise typer.Exit(1) from None
     if not any(_rows(r) for r in results.values()):
         err.print("[bold red]error[/] nothing to evaluate: the run has no eval split and no --references were given.",

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from axo.cli.report import print_errors
 from axo.config.problems import ConfigError
 
 
@@ -46,8 +47,7 @@ def inference(
             Console().print(f"[bold green]wrote[/] {count} rows -> {output_file}", highlight=False)
             return
     except ConfigError as exc:
-        for problem in exc.problems:
-            err.print(f"[bold red]error[/] {problem.render()}", highlight=False, soft_wrap=True)
+        print_errors(err, exc.problems)
         raise typer.Exit(1) from None
     kind, _ = training_format(run.cfg)
     err.print(f"[dim]chatting with {run.output_dir} ({kind} format); /reset clears the history, /exit or Ctrl-D quits[/]")

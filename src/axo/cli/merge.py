@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from axo.cli.report import print_errors
 from axo.config.problems import ConfigError
 
 
@@ -27,8 +28,7 @@ def merge_lora(
     try:
         report = run_merge(target, lora_model_dir=lora_model_dir, output=output, nf4_roundtrip=nf4_roundtrip)
     except ConfigError as exc:
-        for problem in exc.problems:
-            err.print(f"[bold red]error[/] {problem.render()}", highlight=False, soft_wrap=True)
+        print_errors(err, exc.problems)
         raise typer.Exit(1) from None
     Console().print(f"[bold green]merged[/] {report.merged_modules} adapted layers, {report.replaced_tensors} replaced "
                     f"tensors, {report.shards} shard(s) -> {report.output_dir}", highlight=False)

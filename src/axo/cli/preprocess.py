@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from axo.cli.report import print_problems
+from axo.cli.report import print_errors, print_problems
 from axo.config.load import load_config
 from axo.config.overrides import parse_overrides
 from axo.config.problems import ConfigError, Kind
@@ -29,7 +30,7 @@ def preprocess(
             raise typer.Exit(1)
         warnings = [p for p in loaded.problems if p.kind in (Kind.UNKNOWN_KEY, Kind.UNSUPPORTED_KEY, Kind.CONFLICT)]
         for problem in warnings:
-            err.print(f"[yellow]warning[/] {problem.render()}", highlight=False, soft_wrap=True)
+            err.print(f"[yellow]{escape(problem.render())}[/]", highlight=False, soft_wrap=True)
         from axo.data.prepare import prepare_data
         from axo.models.tokenizer import load_tokenizer
 
@@ -37,8 +38,7 @@ def preprocess(
         tokenizer = load_tokenizer(cfg)
         prepared = prepare_data(cfg, tokenizer, config_dir=config.resolve().parent, force=force)
     except ConfigError as exc:
-        for problem in exc.problems:
-            err.print(f"[bold red]error[/] {problem.render()}", highlight=False, soft_wrap=True)
+        print_errors(err, exc.problems)
         raise typer.Exit(1) from None
     from axo.data.debug import print_summary, render_sample
 

@@ -70,6 +70,12 @@ def _field(key: str) -> str:
     return user_keys(AxoConfig).get(key, key)
 
 
+def print_errors(console: Console, problems: list[Problem]) -> None:
+    """Each problem on its own line(s), as `render()` words it (location, severity, key, message, fix)."""
+    for problem in problems:
+        console.print(f"[bold red]{escape(problem.render())}[/]", highlight=False, soft_wrap=True)
+
+
 def summary(loaded: LoadedConfig) -> str:
     errors = sum(p.severity is Severity.ERROR for p in loaded.problems)
     warnings = sum(p.severity is Severity.WARNING for p in loaded.problems)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import typer
-
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 

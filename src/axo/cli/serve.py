@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from axo.cli.report import print_errors
 from axo.config.problems import ConfigError
 
 
@@ -45,8 +46,7 @@ def serve(
     try:
         run = open_run(target)
     except ConfigError as exc:
-        for problem in exc.problems:
-            err.print(f"[bold red]error[/] {problem.render()}", highlight=False, soft_wrap=True)
+        print_errors(err, exc.problems)
         raise typer.Exit(1) from None
     adapters = _parse_adapters(adapter)
     if run.is_adapter:

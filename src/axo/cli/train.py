@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from axo.cli.report import print_problems
+from axo.cli.report import print_errors, print_problems
 from axo.config.load import load_config
 from axo.config.overrides import parse_overrides
 from axo.config.problems import ConfigError, Kind, Severity
@@ -29,10 +30,9 @@ def train(
             raise typer.Exit(1)
         for problem in loaded.problems:
             if problem.severity is Severity.WARNING and problem.kind is not Kind.MISSING_RESOURCE:
-                err.print(f"[yellow]warning[/] {problem.render()}", highlight=False, soft_wrap=True)
-        from axo.train.run import train as run_training
-
+                err.print(f"[yellow]{escape(problem.render())}[/]", highlight=False, soft_wrap=True)
         from axo.train.run import TrainingInterrupted
+        from axo.train.run import train as run_training
 
         result = run_training(loaded.require(), config_dir=config.resolve().parent, resume=resume)
     except TrainingInterrupted as exc:
@@ -40,8 +40,7 @@ def train(
                   highlight=False, soft_wrap=True)
         raise typer.Exit(128 + exc.signum) from None
     except ConfigError as exc:
-        for problem in exc.problems:
-            err.print(f"[bold red]error[/] {problem.render()}", highlight=False, soft_wrap=True)
+        print_errors(err, exc.problems)
         raise typer.Exit(1) from None
     losses = f"train loss {result.train_loss:.4f}" if result.train_loss is not None else ""
     if result.eval_loss is not None:

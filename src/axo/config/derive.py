@@ -12,8 +12,8 @@ import os
 from typing import Any
 
 from axo.config.hardware import Hardware
-from axo.config.rules import Finding
 from axo.config.problems import Kind, Severity
+from axo.config.rules import Finding
 from axo.config.schema import AxoConfig, DatasetConfig
 
 DEFAULT_DATASET_PREPARED_PATH = "last_run_prepared"  # Axolotl's name, so existing caches line up

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from axo.config.problems import Kind, Problem, Severity
+from axo.config.problems import Kind, Severity
 from axo.config.schema import AxoConfig
 
 

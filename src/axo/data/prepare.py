@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 from axo import __version__
 from axo.config.schema import AxoConfig, DatasetConfig
 from axo.data import formats  # noqa: F401  (registers every prompt format)
-from axo.data.cache import fingerprint, load_prepared, remove_partial_folders, save_prepared
+from axo.data.cache import (
+    fingerprint,
+    load_prepared,
+    remove_partial_folders,
+    save_prepared,
+)
 from axo.data.cleanup import DUPLICATE, apply_length_rules, deduplicate
 from axo.data.errors import data_error
 from axo.data.formats.base import IGNORE_INDEX, Sample, format_for

@@ -204,7 +204,7 @@ def _read_local(path: Path, entry: DatasetConfig) -> Rows:
         kind = entry.ds_type or SUFFIX_TYPES.get(file.suffix.lower())
         if kind is None:
             raise data_error(f"has an unknown file type {file.suffix!r}.", origin=str(file), key="ds_type",
-                             hint=f"Set `ds_type:` to one of json, csv, parquet, arrow, text.")
+                             hint="Set `ds_type:` to one of json, csv, parquet, arrow, text.")
         rows, lines = _read_file(file, kind, entry)
         all_rows += rows
         all_lines += lines or list(range(1, len(rows) + 1))

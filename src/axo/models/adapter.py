@@ -52,7 +52,13 @@ def apply_adapter(cfg: AxoConfig, model: PreTrainedModel, *, embeddings_resized:
     """The model ready to train: a peft model for `adapter: lora|qlora`, the model itself otherwise."""
     if cfg.adapter is None:
         return model
-    from peft import LoraConfig, PeftModel, TaskType, get_peft_model, prepare_model_for_kbit_training
+    from peft import (
+        LoraConfig,
+        PeftModel,
+        TaskType,
+        get_peft_model,
+        prepare_model_for_kbit_training,
+    )
 
     _check_resized_embeddings(cfg, model, embeddings_resized)
     if cfg.load_in_4bit or cfg.load_in_8bit:

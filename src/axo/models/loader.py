@@ -78,7 +78,7 @@ def model_source_kwargs(cfg: AxoConfig) -> tuple[str, dict[str, Any]]:
     return cfg.base_model, kwargs
 
 
-def _quantization_config(cfg: AxoConfig, hardware: Hardware, dtype: torch.dtype) -> Any | None:
+def quantization_config(cfg: AxoConfig, hardware: Hardware, dtype: torch.dtype) -> Any | None:
     if not (cfg.load_in_4bit or cfg.load_in_8bit):
         return None
     bits = 4 if cfg.load_in_4bit else 8
@@ -155,7 +155,7 @@ def load_model(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
     if cfg.num_labels is not None:
         config.num_labels = cfg.num_labels
     config.use_cache = False  # with a cache, transformers 5 stops detecting packed sequences
-    quantization = _quantization_config(cfg, hardware, dtype)
+    quantization = quantization_config(cfg, hardware, dtype)
     load_kwargs = {**kwargs, "config": config, "dtype": dtype, "attn_implementation": choose_attention(cfg, hardware),
                    **(cfg.overrides_of_model_kwargs or {})}
     if "gguf_file" not in kwargs and not cfg.load_pickle_weights:

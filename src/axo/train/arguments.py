@@ -133,6 +133,7 @@ def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware
         use_cpu=not hardware.has_cuda,
         neftune_noise_alpha=cfg.neftune_noise_alpha,
         include_num_input_tokens_seen="non_padding",
+        logging_nan_inf_filter=False,  # the default logs a NaN loss as 0.0; the loss watchdog must see it
         disable_tqdm=True,  # axo's own progress bar (train/callbacks.py)
         **warmup,
         **extra,

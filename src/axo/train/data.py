@@ -36,7 +36,11 @@ def packing_capacity(cfg: AxoConfig) -> int:
 def collator(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase) -> Any:
     """The batch builder for this config: packed rows, flattened micro-batches, or padded batches (input_ids
     padded with the pad token and labels with -100; to `sequence_len` when pad_to_sequence_len)."""
-    from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening, DataCollatorWithPadding
+    from transformers import (
+        DataCollatorForSeq2Seq,
+        DataCollatorWithFlattening,
+        DataCollatorWithPadding,
+    )
 
     from axo.data.packing import PackedCollator
 

@@ -66,9 +66,11 @@ class LossWatchdog(TrainerCallback):
         loss = (logs or {}).get("loss")
         if loss is None:
             return
-        if not math.isfinite(loss):
+        grad_norm = (logs or {}).get("grad_norm")
+        if not math.isfinite(loss) or (grad_norm is not None and not math.isfinite(grad_norm)):
+            what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {grad_norm}"
             raise TrainingDiverged([Problem(
-                Severity.ERROR, Kind.CONFLICT, "learning_rate", f"the loss became {loss} at step {state.global_step}.",
+                Severity.ERROR, Kind.CONFLICT, "learning_rate", f"{what} at step {state.global_step}.",
                 "Lower learning_rate, raise warmup_steps, keep max_grad_norm on (1.0), or use bf16 instead of fp16.")])
         if self.threshold is not None and loss > self.threshold:
             self.strikes += 1

@@ -15,19 +15,19 @@ from typing import Any
 from axo.config.hardware import Hardware, detect_hardware
 from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.config.schema import AxoConfig
+from axo.data.packing import PackedDataset, plan_packing
 from axo.data.prepare import prepare_data
 from axo.models.adapter import apply_adapter
-from axo.models.loader import load_model
+from axo.models.loader import load_model, quantization_config
 from axo.models.tokenizer import load_tokenizer
-from axo.train.arguments import training_arguments
 from axo.train import checkpoints
+from axo.train.arguments import training_arguments
 from axo.train.callbacks import ProgressBar, RunRecorder
-from axo.train.guards import FaultInjector, LossWatchdog, StopOnSignal
-from axo.data.packing import PackedDataset, plan_packing
 from axo.train.data import collator, load_split, packing_capacity
+from axo.train.guards import FaultInjector, LossWatchdog, StopOnSignal
+from axo.train.outputs import now_iso, write_config, write_model_card, write_provenance
 from axo.train.trackers import tracker_env
 from axo.train.trainer import AxoTrainer
-from axo.train.outputs import now_iso, write_config, write_model_card, write_provenance
 
 
 def _local_path(value: str, config_dir: Path | None) -> str | None:
@@ -46,6 +46,15 @@ class TrainingInterrupted(ConfigError):
         saved = f"checkpoint saved at {checkpoint}" if checkpoint else "no checkpoint could be saved"
         super().__init__([Problem(Severity.ERROR, Kind.CONFLICT, "", f"stopped by {signal.Signals(signum).name} "
                                   f"at step {step}; {saved}.", "Resume with `axo train CONFIG --resume`.")])
+
+
+def preflight(cfg: AxoConfig, hardware: Hardware) -> None:
+    """Checks that need no data and no model, run first so a doomed run fails in a second, not after
+    tokenizing: 4/8-bit and 8-bit optimizers need CUDA + bitsandbytes, trackers need their packages."""
+    import torch
+
+    quantization_config(cfg, hardware, torch.float32)
+    training_arguments(cfg, 1, False, hardware)
 
 
 def _out_of_memory(cfg: AxoConfig, exc: BaseException) -> ConfigError:
@@ -106,6 +115,7 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     except OSError as exc:
         raise ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, "output_dir", f"{output_dir} is not writable: "
                                    f"{exc.strerror}.", "Choose a folder you can write to.")]) from None
+    preflight(cfg, hardware)
     for leftover in checkpoints.clean_partial(output_dir):
         print(f"removed a half-written checkpoint left by an interrupted run: {leftover}")
     resume_from = checkpoints.resume_point(output_dir, cfg.resume_from_checkpoint,

@@ -7,7 +7,11 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from axo.config.schema.base import Section
-from axo.config.schema.datasets import DatasetConfig, TrainOnEos, check_chat_template_name
+from axo.config.schema.datasets import (
+    DatasetConfig,
+    TrainOnEos,
+    check_chat_template_name,
+)
 
 
 class DataSection(Section):

@@ -7,7 +7,12 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from axo.config.schema.base import Section
-from axo.config.schema.names import ATTN_IMPLEMENTATIONS, LR_SCHEDULERS, OPTIMIZERS, did_you_mean
+from axo.config.schema.names import (
+    ATTN_IMPLEMENTATIONS,
+    LR_SCHEDULERS,
+    OPTIMIZERS,
+    did_you_mean,
+)
 
 
 def _one_of(value: str | None, allowed: frozenset[str], what: str) -> str | None:

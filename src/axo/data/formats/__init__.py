@@ -8,6 +8,12 @@ from axo.data.formats import (  # noqa: F401  (each module registers its format)
     input_output,
     pretokenized,
 )
-from axo.data.formats.base import PromptFormat, Sample, format_for, register_format, registered_formats
+from axo.data.formats.base import (
+    PromptFormat,
+    Sample,
+    format_for,
+    register_format,
+    registered_formats,
+)
 
 __all__ = ["PromptFormat", "Sample", "format_for", "register_format", "registered_formats"]
