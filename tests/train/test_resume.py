@@ -111,3 +111,36 @@ def test_resume_path_without_a_checkpoint_is_a_clear_error(tmp_path, tiny_llama_
     (folder / "cfg.yml").write_text((folder / "cfg.yml").read_text() + "resume_from_checkpoint: out/checkpoint-9\n")
     result = _axo(folder)
     assert result.returncode == 1 and "not a complete checkpoint" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_full_fine_tune_killed_and_resumed_equals_uninterrupted(tmp_path, tiny_model_dirs):
+    def full(folder: Path) -> Path:
+        text = (folder / "cfg.yml").read_text().replace("adapter: lora\n", "").replace("lora_dropout: 0.1\n", "")
+        (folder / "cfg.yml").write_text(text.replace("lora_r: 4\n", "").replace("lora_target_linear: true\n", ""))
+        return folder
+
+    reference_dir = full(_workspace(tmp_path, tiny_model_dirs["qwen2"], "full-reference"))
+    assert _axo(reference_dir).returncode == 0
+    folder = full(_workspace(tmp_path, tiny_model_dirs["qwen2"], "full-killed"))
+    assert _axo(folder, fault="kill_after_step:4").returncode == -signal.SIGKILL
+    resumed = _axo(folder, "--resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    expected = load_file(reference_dir / "out" / "model.safetensors")
+    got = load_file(folder / "out" / "model.safetensors")
+    assert all(torch.allclose(got[name], expected[name], atol=1e-5) for name in expected)
+
+
+def test_a_second_signal_exits_at_once(tmp_path, tiny_llama_dir):
+    folder = _workspace(tmp_path, tiny_llama_dir, "double-signal")
+    (folder / "cfg.yml").write_text((folder / "cfg.yml").read_text().replace(f"max_steps: {STEPS}", "max_steps: 400"))
+    process = _axo(folder, wait=False)
+    metrics = folder / "out" / "metrics.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (metrics.exists() and '"loss"' in metrics.read_text()):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGINT, output
+    assert "exiting now without saving" in output
