@@ -17,6 +17,7 @@ RENAMED_KEYS: dict[str, str] = {
     "dataset_processes": "dataset_num_proc",
     "noisy_embedding_alpha": "neftune_noise_alpha",
     "evaluation_strategy": "eval_strategy",
+    "liger_swiglu": "liger_glu_activation",
 }
 
 # boolean switch -> attn_implementation value it stands for.

@@ -12,6 +12,7 @@ from axo.config.schema import AxoConfig
 from axo.config.schema.adapter import AdapterSection
 from axo.config.schema.data import DataSection
 from axo.config.schema.integrations import DistributedSection, LoggingSection
+from axo.config.schema.kernels import KernelSection
 from axo.config.schema.model import ModelSection
 from axo.config.schema.quantization import QuantizationSection
 from axo.config.schema.training import TrainingSection
@@ -24,6 +25,7 @@ SECTION_TITLES: tuple[tuple[type[BaseModel], str], ...] = (
     (TrainingSection, "Training"),
     (LoggingSection, "Logging"),
     (DistributedSection, "Multi-GPU"),
+    (KernelSection, "Speed"),
 )
 
 

@@ -18,6 +18,7 @@ from axo.config.schema import AxoConfig
 from axo.data.packing import PackedDataset, plan_packing
 from axo.data.prepare import prepare_data
 from axo.models.adapter import apply_adapter
+from axo.models.kernels import apply_kernels
 from axo.models.loader import load_model, quantization_config
 from axo.models.tokenizer import load_tokenizer
 from axo.train import checkpoints
@@ -140,6 +141,9 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
               f"per epoch, efficiency {packing.efficiency:.1%}")
 
     model, resized = (base_model, False) if base_model is not None else load_model(cfg, tokenizer, hardware)
+    kernels = apply_kernels(cfg, model)
+    if kernels:
+        print(f"fused kernels (liger): {', '.join(kernels)}")
     model = apply_adapter(cfg, model, embeddings_resized=resized)
 
     recorder = RunRecorder(output_dir)

@@ -1,0 +1,22 @@
+"""Speed options: fused kernels (liger-kernel, with Axolotl's plugin key names) and compilation."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from axo.config.schema.base import Section
+
+
+class KernelSection(Section):
+    liger_rope: bool | None = Field(None, description="Fused rotary embeddings (liger-kernel).")
+    liger_rms_norm: bool | None = Field(None, description="Fused RMSNorm (liger-kernel).")
+    liger_glu_activation: bool | None = Field(None, description="Fused SwiGLU/GeGLU MLP activation (liger-kernel).")
+    liger_swiglu: bool | None = Field(None, description="Older spelling of `liger_glu_activation`.")
+    liger_layer_norm: bool | None = Field(None, description="Fused LayerNorm (liger-kernel).")
+    liger_cross_entropy: bool | None = Field(None, description="Fused cross-entropy (liger-kernel).")
+    liger_fused_linear_cross_entropy: bool | None = Field(
+        None, description="Output projection + cross-entropy in chunks, never materialising the full logits (liger-kernel).",
+    )
+    plugins: list[str] | None = Field(
+        None, description="Axolotl plugin modules; axo has the Liger kernels built in and reads their keys directly.",
+    )

@@ -1,0 +1,32 @@
+"""Liger kernel keys: read with Axolotl's names, and a clear error where the kernels cannot run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from config_helpers import BASE, find, load
+
+from axo.config.problems import ConfigError, Kind
+from axo.models.kernels import liger_options
+from axo.train.run import train
+
+
+def test_axolotl_liger_keys_are_read_and_the_old_swiglu_name_is_translated():
+    loaded = load(BASE + "plugins: [axolotl.integrations.liger.LigerPlugin]\nliger_rms_norm: true\nliger_swiglu: true\n"
+                  "liger_fused_linear_cross_entropy: true\n")
+    cfg = loaded.require()
+    assert liger_options(cfg) == {"rms_norm": True, "swiglu": True, "fused_linear_cross_entropy": True}
+    assert find(loaded, "liger_swiglu", Kind.DEPRECATED)
+
+
+def test_liger_where_it_cannot_run_is_a_clear_error(tmp_path, tiny_llama_dir, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.jsonl").write_text(json.dumps({"instruction": "a", "output": "b"}) + "\n")
+    cfg = load(f"base_model: {tiny_llama_dir}\nlearning_rate: 1e-3\nadapter: lora\ndatasets:\n  - path: data.jsonl\n"
+               "    type: alpaca\nmax_steps: 1\noutput_dir: out\ndataset_prepared_path: prepared\nliger_rms_norm: true\n").require()
+    with pytest.raises(ConfigError, match="liger"):
+        train(cfg, progress=False)
+    assert not (Path("out") / "adapter_model.safetensors").exists()
