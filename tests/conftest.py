@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,14 @@ def tiny_model_dirs(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer_dir
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tiny_model_dirs: dict[str, Path]) -> Path:
     return tiny_model_dirs["llama"]
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary working directory holding `data.jsonl` with 8 short alpaca rows (test modules that
+    need other data define their own `workspace`)."""
+    monkeypatch.chdir(tmp_path)
+    with (tmp_path / "data.jsonl").open("w") as handle:
+        for i in range(8):
+            handle.write(json.dumps({"instruction": f"Tip {i}?", "input": "", "output": f"Drink water {i}."}) + "\n")
+    return tmp_path

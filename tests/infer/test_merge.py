@@ -20,15 +20,6 @@ IDS = torch.tensor([[1, 20, 30, 40, 50, 60]])
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    with (tmp_path / "data.jsonl").open("w") as handle:
-        for i in range(8):
-            handle.write(json.dumps({"instruction": f"Tip {i}?", "input": "", "output": f"Drink water {i}."}) + "\n")
-    return tmp_path
-
-
-@pytest.fixture
 def sharded_llama(tmp_path_factory, tiny_llama_dir) -> Path:
     """The tiny Llama re-saved in several safetensors shards, to exercise the shard-by-shard path."""
     from transformers import AutoModelForCausalLM, AutoTokenizer

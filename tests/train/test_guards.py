@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import json
 from pathlib import Path
 
 import pytest
@@ -13,15 +12,6 @@ from axo.config.problems import ConfigError
 from axo.train import checkpoints
 from axo.train.guards import TrainingDiverged
 from axo.train.run import _out_of_memory, train
-
-
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    with (tmp_path / "data.jsonl").open("w") as handle:
-        for i in range(8):
-            handle.write(json.dumps({"instruction": f"Tip {i}?", "input": "", "output": f"Drink water {i}."}) + "\n")
-    return tmp_path
 
 
 def _cfg(model_dir: Path, extra: str = ""):

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from config_helpers import BASE, find, load
 
 from axo.config.problems import ConfigError, Kind

@@ -16,15 +16,6 @@ from axo.train.arguments import training_arguments
 from axo.train.run import train
 
 
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    with (tmp_path / "data.jsonl").open("w") as handle:
-        for i in range(8):
-            handle.write(json.dumps({"instruction": f"Tip {i}?", "input": "", "output": f"Drink water {i}."}) + "\n")
-    return tmp_path
-
-
 def _cfg(model_dir: Path, extra: str = ""):
     return load(f"base_model: {model_dir}\nlearning_rate: 1e-3\ndatasets:\n  - path: data.jsonl\n    type: alpaca\n"
                 "micro_batch_size: 2\nmax_steps: 2\nlogging_steps: 1\noutput_dir: out\n"

@@ -6,12 +6,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
-from axo.cli.report import print_errors, print_problems
-from axo.config.load import load_config
-from axo.config.overrides import parse_overrides
-from axo.config.problems import ConfigError, Kind
+from axo.cli.report import load_for_run, print_errors
+from axo.config.problems import ConfigError
 
 
 def preprocess(
@@ -24,17 +21,10 @@ def preprocess(
     """Tokenize, mask and cache the datasets of CONFIG (what `axo train` does first)."""
     err = Console(stderr=True)
     try:
-        loaded = load_config(config, parse_overrides(list(ctx.args)), strict=strict)
-        if not loaded.ok:
-            print_problems(err, loaded)
-            raise typer.Exit(1)
-        warnings = [p for p in loaded.problems if p.kind in (Kind.UNKNOWN_KEY, Kind.UNSUPPORTED_KEY, Kind.CONFLICT)]
-        for problem in warnings:
-            err.print(f"[yellow]{escape(problem.render())}[/]", highlight=False, soft_wrap=True)
+        cfg = load_for_run(config, list(ctx.args), strict, err)
         from axo.data.prepare import prepare_data
         from axo.models.tokenizer import load_tokenizer
 
-        cfg = loaded.require()
         tokenizer = load_tokenizer(cfg)
         prepared = prepare_data(cfg, tokenizer, config_dir=config.resolve().parent, force=force)
     except ConfigError as exc:

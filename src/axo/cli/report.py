@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -11,7 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from axo.config.keys import user_keys
-from axo.config.load import LoadedConfig
+from axo.config.load import LoadedConfig, load_config
+from axo.config.overrides import parse_overrides
 from axo.config.problems import Kind, Problem, Severity
 from axo.config.redact import redact
 from axo.config.schema import AxoConfig
@@ -74,6 +76,26 @@ def print_errors(console: Console, problems: list[Problem]) -> None:
     """Each problem on its own line(s), as `render()` words it (location, severity, key, message, fix)."""
     for problem in problems:
         console.print(f"[bold red]{escape(problem.render())}[/]", highlight=False, soft_wrap=True)
+
+
+def load_for_run(config: Path, args: list[str], strict: bool, err: Console) -> AxoConfig:
+    """The validated config for a command that acts on it (`preprocess`, `train`): problems printed and
+    exit 1 when invalid; the warnings a user should see before a run (unknown keys, conflicts, keys whose
+    feature has not landed) printed, the rest left to `axo validate`.
+
+    Raises:
+        ConfigError: for malformed `--key value` overrides.
+    """
+    import typer
+
+    loaded = load_config(config, parse_overrides(args), strict=strict)
+    if not loaded.ok:
+        print_problems(err, loaded)
+        raise typer.Exit(1)
+    for problem in loaded.problems:
+        if problem.severity is Severity.WARNING and problem.kind is not Kind.MISSING_RESOURCE:
+            err.print(f"[yellow]{escape(problem.render())}[/]", highlight=False, soft_wrap=True)
+    return loaded.require()
 
 
 def summary(loaded: LoadedConfig) -> str:

@@ -6,12 +6,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
-from axo.cli.report import print_errors, print_problems
-from axo.config.load import load_config
-from axo.config.overrides import parse_overrides
-from axo.config.problems import ConfigError, Kind, Severity
+from axo.cli.report import load_for_run, print_errors
+from axo.config.problems import ConfigError
 
 
 def train(
@@ -24,17 +21,11 @@ def train(
     config, metrics.jsonl, loss.png, provenance.json and a model card into `output_dir`."""
     err = Console(stderr=True)
     try:
-        loaded = load_config(config, parse_overrides(list(ctx.args)), strict=strict)
-        if not loaded.ok:
-            print_problems(err, loaded)
-            raise typer.Exit(1)
-        for problem in loaded.problems:
-            if problem.severity is Severity.WARNING and problem.kind is not Kind.MISSING_RESOURCE:
-                err.print(f"[yellow]{escape(problem.render())}[/]", highlight=False, soft_wrap=True)
+        cfg = load_for_run(config, list(ctx.args), strict, err)
         from axo.train.run import TrainingInterrupted
         from axo.train.run import train as run_training
 
-        result = run_training(loaded.require(), config_dir=config.resolve().parent, resume=resume)
+        result = run_training(cfg, config_dir=config.resolve().parent, resume=resume)
     except TrainingInterrupted as exc:
         err.print(f"[yellow]stopped[/] {exc.problems[0].message} {exc.problems[0].hint.replace('CONFIG', str(config))}",
                   highlight=False, soft_wrap=True)

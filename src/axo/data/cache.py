@@ -112,7 +112,8 @@ def _write_split(path: Path, samples: list[Sample]) -> None:
         writer.write_table(table)
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush a file's or a folder's contents to disk (folders too: that makes a rename durable)."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
@@ -130,13 +131,13 @@ def save_prepared(root: Path, key: str, splits: dict[str, list[Sample]], meta: d
             _write_split(staging / f"{name}.arrow", samples)
         (staging / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
         for file in staging.iterdir():
-            _fsync(file)
-        _fsync(staging)
+            fsync(file)
+        fsync(staging)
         if final.exists():  # an identical fingerprint prepared by a concurrent run: keep theirs
             shutil.rmtree(staging)
             return final
         staging.rename(final)
-        _fsync(root)
+        fsync(root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

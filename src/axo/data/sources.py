@@ -34,7 +34,14 @@ class Rows:
         return origin, self.lines[index] if self.lines else index + 1
 
 
-def _read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    """The JSON objects of a .jsonl file and their 1-based line numbers; blank lines are skipped.
+
+    Raises:
+        DataError: for a missing file, a line that is not JSON, or a line that is not an object.
+    """
+    if not path.is_file():
+        raise data_error("no such file.", origin=str(path), hint="Check the path.")
     rows, lines = [], []
     with path.open(encoding="utf-8") as handle:
         for number, text in enumerate(handle, start=1):
@@ -60,7 +67,7 @@ def _read_json(path: Path, field_name: str | None) -> tuple[list[dict[str, Any]]
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # one object per line in a .json file: read it as JSON Lines
-            return _read_jsonl(path)
+            return read_jsonl(path)
         raise data_error(f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
                          origin=str(path), line=exc.lineno) from None
     if isinstance(data, dict):
@@ -113,7 +120,7 @@ def _read_table(path: Path, kind: str) -> tuple[list[dict[str, Any]], list[int]]
 def _read_file(path: Path, kind: str, entry: DatasetConfig) -> tuple[list[dict[str, Any]], list[int]]:
     try:
         if kind == "json":
-            return _read_jsonl(path) if path.suffix.lower() == ".jsonl" else _read_json(path, entry.field)
+            return read_jsonl(path) if path.suffix.lower() == ".jsonl" else _read_json(path, entry.field)
         if kind == "csv":
             return _read_csv(path)
         if kind == "text":

@@ -8,27 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from axo.data.errors import data_error
+from axo.data.sources import read_jsonl
 from axo.infer.generate import GenerationSettings, generate_texts
 from axo.infer.prompts import render_prompt
 
 
 def read_requests(path: Path) -> list[dict[str, Any]]:
     """JSONL rows; each needs `messages`, `instruction` or `prompt`. Errors name the file and line."""
-    rows = []
-    if not path.is_file():
-        raise data_error("no such file.", origin=str(path), hint="Give a .jsonl file of requests.")
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise data_error(f"line {number} is not valid JSON: {exc.msg}.", origin=str(path), line=number) from None
-            if not isinstance(row, dict) or not ({"messages", "instruction", "prompt"} & set(row)):
-                raise data_error(f"line {number} needs `messages`, `instruction` or `prompt`.", origin=str(path),
-                                 line=number, hint='e.g. {"messages": [{"role": "user", "content": "Hi"}]}')
-            rows.append(row)
+    rows, lines = read_jsonl(path)
+    for row, number in zip(rows, lines):
+        if not ({"messages", "instruction", "prompt"} & set(row)):
+            raise data_error(f"line {number} needs `messages`, `instruction` or `prompt`.", origin=str(path),
+                             line=number, hint='e.g. {"messages": [{"role": "user", "content": "Hi"}]}')
     return rows
 
 

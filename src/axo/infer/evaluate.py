@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from axo.data.errors import data_error
+from axo.data.sources import read_jsonl
 from axo.infer import metrics
 from axo.infer.generate import GenerationSettings, generate_texts
 from axo.infer.prompts import render_prompt
@@ -31,23 +31,16 @@ def read_references(path: Path, limit: int | None = None) -> list[dict[str, Any]
     """Rows with a request (`messages`/`input` list, `instruction`, or `prompt`) and an answer
     (`ideal`, `reference`, `answer` or alpaca's `output`; a list means any of them is right)."""
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise data_error(f"line {number} is not valid JSON: {exc.msg}.", origin=str(path), line=number) from None
-            if isinstance(row.get("input"), list):  # OpenAI evals rows: {"input": [messages], "ideal": ...}
-                row = {**row, "messages": row.pop("input")}
-            reference = next((row[k] for k in REFERENCE_KEYS if k in row), None)
-            if reference is None or not ({"messages", "instruction", "prompt"} & set(row)):
-                raise data_error(f"line {number} needs a request (messages, instruction or prompt) and an answer "
-                                 f"({', '.join(REFERENCE_KEYS)}).", origin=str(path), line=number)
-            rows.append({**row, "_reference": reference})
-            if limit and len(rows) >= limit:
-                break
+    for row, number in zip(*read_jsonl(path)):
+        if isinstance(row.get("input"), list):  # OpenAI evals rows: {"input": [messages], "ideal": ...}
+            row = {**row, "messages": row.pop("input")}
+        reference = next((row[k] for k in REFERENCE_KEYS if k in row), None)
+        if reference is None or not ({"messages", "instruction", "prompt"} & set(row)):
+            raise data_error(f"line {number} needs a request (messages, instruction or prompt) and an answer "
+                             f"({', '.join(REFERENCE_KEYS)}).", origin=str(path), line=number)
+        rows.append({**row, "_reference": reference})
+        if limit and len(rows) >= limit:
+            break
     return rows
 
 

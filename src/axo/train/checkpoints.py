@@ -8,13 +8,13 @@ keeps `save_total_limit` checkpoints and never deletes the newest. Free space is
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from axo.config.problems import ConfigError, Kind, Problem, Severity
+from axo.data.cache import fsync as _fsync
 
 STAGING = ".staging"
 PREFIX = "checkpoint-"
@@ -106,14 +106,6 @@ def fsync_tree(folder: Path) -> None:
     for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
         _fsync(path)
     _fsync(folder)
-
-
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def publish(staged: Path, output_dir: Path) -> Path:
