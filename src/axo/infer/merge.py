@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,6 +174,23 @@ def _nf4_roundtrip(weight):
     return bnb.dequantize_4bit(quantized, state).to(weight.device, weight.dtype)
 
 
+@contextmanager
+def _staged(output_dir: Path) -> Iterator[Path]:
+    """A `<output_dir>.partial` folder to write into; it replaces `output_dir` only if the block completes,
+    and is removed if it fails."""
+    staging = output_dir.with_name(output_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        staging.rename(output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 @dataclass
 class MergeReport:
     output_dir: Path
@@ -190,12 +209,9 @@ def merge_streaming(base_dir: Path, adapter_dir: Path, output_dir: Path, *, toke
     shards = _base_files(base_dir)
     shapes = _shapes(base_dir, shards)
     check_match(adapter, shapes)
-    staging = output_dir.with_name(output_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     weight_map, total_size, merged = {}, 0, 0
     fan = adapter.config.get("fan_in_fan_out", False)
-    try:
+    with _staged(output_dir) as staging:
         for shard, names in shards.items():
             tensors = {}
             with safe_open(base_dir / shard, "pt") as handle:
@@ -218,12 +234,6 @@ def merge_streaming(base_dir: Path, adapter_dir: Path, output_dir: Path, *, toke
             (staging / "model.safetensors.index.json").write_text(
                 json.dumps({"metadata": {"total_size": total_size}, "weight_map": weight_map}, indent=2))
         _write_side_files(base_dir, staging, adapter, tokenizer_dir or adapter_dir)
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        staging.rename(output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return MergeReport(output_dir, merged, len(adapter.replacements), len(shards))
 
 
@@ -251,17 +261,9 @@ def merge_in_memory(model, adapter_dir: Path, output_dir: Path, tokenizer) -> Me
 
     adapter = read_adapter(adapter_dir)
     merged = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
-    staging = output_dir.with_name(output_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    with _staged(output_dir) as staging:
         merged.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        staging.rename(output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return MergeReport(output_dir, len(adapter.lora), len(adapter.replacements), 1)
 
 
