@@ -56,3 +56,24 @@ def test_lora_keys_without_adapter_are_reported_as_ignored():
 def test_conflict_points_at_the_line():
     loaded = load(BASE + "warmup_steps: 10\nwarmup_ratio: 0.1\n")
     assert find(loaded, "warmup_ratio", Kind.CONFLICT).line == 7
+
+
+def test_fused_lora_keys_default_on_for_lora_and_refuse_dora_and_8bit():
+    from axo.models.kernels import fused_lora_groups
+
+    assert fused_lora_groups(load(BASE + "adapter: lora\n").require()) == {"qkv", "o", "mlp"}
+    assert fused_lora_groups(load(BASE + "adapter: lora\nlora_mlp_kernel: false\n").require()) == {"qkv", "o"}
+    assert fused_lora_groups(load(BASE + "adapter: lora\npeft_use_dora: true\n").require()) == set()
+    assert fused_lora_groups(load(BASE).require()) == set()
+    dora = load(BASE + "adapter: lora\npeft_use_dora: true\nlora_qkv_kernel: true\n")
+    assert "peft_use_dora" in find(dora, "lora_qkv_kernel", Kind.CONFLICT).message
+    eight_bit = load(BASE + "adapter: lora\nload_in_8bit: true\nlora_mlp_kernel: true\n")
+    assert "8-bit" in find(eight_bit, "lora_mlp_kernel", Kind.CONFLICT).message
+    full = load(BASE + "lora_o_kernel: true\n")
+    assert "full fine-tune" in find(full, "lora_o_kernel", Kind.CONFLICT).message
+
+
+def test_gradient_checkpointing_offload_is_reported_as_not_implemented():
+    loaded = load(BASE + "gradient_checkpointing: offload\n")
+    finding = find(loaded, "gradient_checkpointing", Kind.NOT_IMPLEMENTED)
+    assert finding.severity == Severity.WARNING and "offload" in finding.message

@@ -29,3 +29,27 @@ def test_liger_where_it_cannot_run_is_a_clear_error(tmp_path, tiny_llama_dir, mo
     with pytest.raises(ConfigError, match="liger"):
         train(cfg, progress=False)
     assert not (Path("out") / "adapter_model.safetensors").exists()
+
+
+def _lora_run(tmp_path: Path, model_dir: Path, name: str, extra: str):
+    data = tmp_path / "data.jsonl"
+    if not data.exists():
+        data.write_text("".join(json.dumps({"instruction": f"Tip {i}?", "output": f"Drink water {i}."}) + "\n"
+                                for i in range(8)))
+    cfg = load(f"base_model: {model_dir}\nlearning_rate: 1e-2\nadapter: lora\nlora_r: 4\nlora_alpha: 8\n"
+               f"lora_target_linear: true\ndatasets:\n  - path: {data}\n    type: alpaca\nmax_steps: 4\n"
+               f"micro_batch_size: 2\nlogging_steps: 1\nseed: 1\noutput_dir: {tmp_path / name}\n"
+               f"dataset_prepared_path: {tmp_path / 'prepared'}\n{extra}").require()
+    return [row["loss"] for row in train(cfg, progress=False).metrics if "loss" in row]
+
+
+def test_fused_lora_path_is_on_by_default_and_trains_like_peft(tmp_path, tiny_llama_dir, capsys):
+    fused = _lora_run(tmp_path, tiny_llama_dir, "fused", "")
+    assert "fused LoRA path: 6 mlp, 2 o, 6 qkv layers" in capsys.readouterr().out
+    plain = _lora_run(tmp_path, tiny_llama_dir, "plain",
+                      "lora_qkv_kernel: false\nlora_o_kernel: false\nlora_mlp_kernel: false\n")
+    assert "fused LoRA path" not in capsys.readouterr().out
+    assert len(fused) == len(plain) == 4
+    for got, want in zip(fused, plain, strict=True):
+        assert abs(got - want) < 1e-4 * max(1.0, abs(want))
+    assert fused[-1] < fused[0]

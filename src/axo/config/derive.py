@@ -108,7 +108,10 @@ def derive_values(cfg: AxoConfig, hardware: Hardware) -> tuple[AxoConfig, list[F
     if cfg.pad_to_sequence_len is None and cfg.sample_packing:
         out["pad_to_sequence_len"] = True
     if cfg.gradient_checkpointing and cfg.gradient_checkpointing_kwargs is None:
-        out["gradient_checkpointing_kwargs"] = {"use_reentrant": True}  # Axolotl's default
+        # Axolotl derives use_reentrant: true. axo derives false — torch's recommended mode, which stops a
+        # layer's recomputation once its backward has what it needs (the fused LoRA path relies on that to
+        # skip the last projection's GEMM) and needs no input-gradient hook for frozen embeddings.
+        out["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
     if cfg.adapter is not None and cfg.lora_alpha is None:
         out["lora_alpha"] = cfg.lora_r
         notes.append(_note("lora_alpha", f"not set; using lora_r ({cfg.lora_r}), a LoRA scale of 1.0."))

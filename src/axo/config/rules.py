@@ -87,6 +87,16 @@ def _conflicts(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
     if cfg.sample_packing and cfg.num_labels is not None:
         found.append(Finding("sample_packing", "is for language modelling; sequence classification needs one "
                              "sample per row.", "Set `sample_packing: false`."))
+    for key in _LORA_KERNEL_KEYS:
+        if getattr(cfg, key) is not True:
+            continue
+        if cfg.peft_use_dora:
+            found.append(Finding(key, "cannot be used with `peft_use_dora: true`; the fused LoRA path computes plain LoRA.",
+                                 f"Remove `{key}` (DoRA runs through peft's own path)."))
+        elif cfg.load_in_8bit:
+            found.append(Finding(key, "cannot be used with an 8-bit base (`load_in_8bit`); the fused path handles "
+                                 "bf16/fp16/fp32 and 4-bit bases.", f"Remove `{key}`, or use `load_in_4bit` (QLoRA)."))
+        break
     if not cfg.datasets:
         found.append(Finding("datasets", "is missing: a training run needs at least one dataset.",
                              "Add `datasets:` with an entry such as `- path: data.jsonl` and `type: alpaca`."))
@@ -94,7 +104,9 @@ def _conflicts(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
 
 
 _LORA_KEYS = ("lora_alpha", "lora_dropout", "lora_target_modules", "lora_target_linear", "lora_modules_to_save",
-              "lora_model_dir", "peft_use_dora", "peft_use_rslora", "lora_r", "lora_fan_in_fan_out")
+              "lora_model_dir", "peft_use_dora", "peft_use_rslora", "lora_r", "lora_fan_in_fan_out",
+              "lora_qkv_kernel", "lora_o_kernel", "lora_mlp_kernel")
+_LORA_KERNEL_KEYS = ("lora_qkv_kernel", "lora_o_kernel", "lora_mlp_kernel")
 
 
 def _ignored(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
@@ -122,6 +134,11 @@ def _ignored(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
         if key in user_set and not has_eval:
             ignored(key, "there is no evaluation data (`val_set_size` is 0 and no `test_datasets`)",
                     "Set `val_set_size: 0.05` or add `test_datasets` to evaluate.")
+    if cfg.gradient_checkpointing == "offload":
+        found.append(Finding("gradient_checkpointing", "`offload` is not implemented in axo yet: layers are "
+                             "checkpointed and recomputed, but their saved inputs stay in GPU memory.",
+                             "Use `gradient_checkpointing: true`, or QLoRA / a smaller micro_batch_size to save memory.",
+                             Severity.WARNING, Kind.NOT_IMPLEMENTED))
     if "sample_packing_eff_est" in user_set:
         found.append(Finding("sample_packing_eff_est", "is not needed: axo packs before training starts and knows "
                              "the exact number of rows and steps.", None, Severity.NOTE, Kind.DERIVED))

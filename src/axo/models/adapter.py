@@ -48,6 +48,29 @@ def _check_resized_embeddings(cfg: AxoConfig, model: PreTrainedModel, resized: b
                      "Add `lora_modules_to_save: [embed_tokens, lm_head]`.")
 
 
+def keeps_half_precision(cfg: AxoConfig) -> bool:
+    """Whether a quantized base keeps its unquantized weights (embeddings, head, norms) in bf16/fp16."""
+    half = bool(cfg.bf16 or cfg.fp16)
+    return half if cfg.embeddings_skip_upcast is None else bool(cfg.embeddings_skip_upcast and half)
+
+
+def _prepare_quantized_in_place(cfg: AxoConfig, model: PreTrainedModel) -> None:
+    """peft's `prepare_model_for_kbit_training` without its float32 upcast of the unquantized weights.
+
+    Those weights are frozen; float32 copies cost memory (2 GiB more for Llama-3-8B's embeddings and head)
+    and make the residual stream float32, doubling what gradient checkpointing keeps — for no gain under
+    bf16 autocast. peft has no switch for the upcast (Axolotl patches peft's code for
+    `embeddings_skip_upcast`), so the two other steps are done here: freeze, and enable checkpointing.
+    """
+    for parameter in model.parameters():
+        parameter.requires_grad = False
+    if cfg.gradient_checkpointing:
+        kwargs = dict(cfg.gradient_checkpointing_kwargs or {})
+        if kwargs.get("use_reentrant", True):
+            model.enable_input_require_grads()  # reentrant checkpoints need an input that requires grad
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
 def apply_adapter(cfg: AxoConfig, model: PreTrainedModel, *, embeddings_resized: bool = False) -> PreTrainedModel:
     """The model ready to train: a peft model for `adapter: lora|qlora`, the model itself otherwise."""
     if cfg.adapter is None:
@@ -62,8 +85,11 @@ def apply_adapter(cfg: AxoConfig, model: PreTrainedModel, *, embeddings_resized:
 
     _check_resized_embeddings(cfg, model, embeddings_resized)
     if cfg.load_in_4bit or cfg.load_in_8bit:
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(cfg.gradient_checkpointing),
-                                                gradient_checkpointing_kwargs=cfg.gradient_checkpointing_kwargs)
+        if keeps_half_precision(cfg):
+            _prepare_quantized_in_place(cfg, model)
+        else:
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(cfg.gradient_checkpointing),
+                                                    gradient_checkpointing_kwargs=cfg.gradient_checkpointing_kwargs)
     if cfg.lora_model_dir:
         return PeftModel.from_pretrained(model, cfg.lora_model_dir, is_trainable=True)
     options = {

@@ -50,3 +50,15 @@ def apply_kernels(cfg: AxoConfig, model: Any) -> list[str]:
                 if name in apply.__code__.co_varnames}
     apply(model=model, **{**defaults, **options})
     return sorted(options)
+
+
+def fused_lora_groups(cfg: AxoConfig) -> set[str]:
+    """Which layer groups ("qkv", "o", "mlp") take axo's fused LoRA path (models/fused_lora.py).
+
+    Each `lora_*_kernel` key decides its group; unset means on for plain LoRA/QLoRA (the rules reject an
+    explicit `true` with DoRA or an 8-bit base, where the path does not apply).
+    """
+    if cfg.adapter not in ("lora", "qlora") or cfg.peft_use_dora or cfg.load_in_8bit:
+        return set()
+    keys = {"qkv": cfg.lora_qkv_kernel, "o": cfg.lora_o_kernel, "mlp": cfg.lora_mlp_kernel}
+    return {group for group, value in keys.items() if value is not False}

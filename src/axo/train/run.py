@@ -18,7 +18,8 @@ from axo.config.schema import AxoConfig
 from axo.data.packing import PackedDataset, plan_packing
 from axo.data.prepare import prepare_data
 from axo.models.adapter import apply_adapter
-from axo.models.kernels import apply_kernels
+from axo.models.fused_lora import attach_fused_lora
+from axo.models.kernels import apply_kernels, fused_lora_groups
 from axo.models.loader import load_model, quantization_config
 from axo.models.tokenizer import load_tokenizer
 from axo.train import checkpoints
@@ -27,6 +28,7 @@ from axo.train.callbacks import ProgressBar, RunRecorder
 from axo.train.data import collator, load_split, packing_capacity
 from axo.train.guards import FaultInjector, LossWatchdog, StopOnSignal
 from axo.train.outputs import now_iso, write_config, write_model_card, write_provenance
+from axo.train.recompute import KeepTopLayers
 from axo.train.trackers import tracker_env
 from axo.train.trainer import AxoTrainer
 
@@ -145,10 +147,16 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     if kernels:
         print(f"fused kernels (liger): {', '.join(kernels)}")
     model = apply_adapter(cfg, model, embeddings_resized=resized)
+    fused = attach_fused_lora(model, fused_lora_groups(cfg))
+    if any(fused.values()):
+        print("fused LoRA path: " + ", ".join(f"{count} {group}" for group, count in sorted(fused.items())) + " layers")
 
     recorder = RunRecorder(output_dir)
     stopper = StopOnSignal()
     callbacks = [recorder, stopper, LossWatchdog(cfg.loss_watchdog_threshold, cfg.loss_watchdog_patience)]
+    if cfg.gradient_checkpointing:
+        keep = 1 if cfg.gradient_checkpointing_keep_layers is None else cfg.gradient_checkpointing_keep_layers
+        callbacks.append(KeepTopLayers(keep))
     if progress:
         callbacks.append(ProgressBar(recorder))
     if os.environ.get("AXO_FAULT"):

@@ -22,7 +22,7 @@ class AxoTrainer(Trainer):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.trained_tokens = 0
+        self._trained_tokens: Any = 0  # a device tensor once training starts: counting must not sync each step
         self._staging_root: Path | None = None
         self.last_checkpoint: Path | None = None
 
@@ -30,8 +30,14 @@ class AxoTrainer(Trainer):
         labels = inputs.get("labels")
         if model.training and labels is not None:
             # Token labels: positions with loss. Classification: one label per row.
-            self.trained_tokens += int((labels != IGNORE_INDEX).sum()) if labels.dim() > 1 else int(labels.numel())
+            count = (labels != IGNORE_INDEX).sum() if labels.dim() > 1 else labels.numel()
+            self._trained_tokens = self._trained_tokens + count
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+
+    @property
+    def trained_tokens(self) -> int:
+        """Label tokens (rows, for classification) trained on so far; reading it waits for the GPU."""
+        return int(self._trained_tokens)
 
     def _get_output_dir(self, trial):
         # While a checkpoint is being written, transformers' save code writes into the staging folder.

@@ -17,6 +17,16 @@ class KernelSection(Section):
     liger_fused_linear_cross_entropy: bool | None = Field(
         None, description="Output projection + cross-entropy in chunks, never materialising the full logits (liger-kernel).",
     )
+    lora_qkv_kernel: bool | None = Field(
+        None, description="Fused LoRA path (base GEMM + low-rank product in one autograd function) for the attention "
+        "q/k/v projections. Unset: on for `adapter: lora`/`qlora` (not DoRA, not 8-bit).",
+    )
+    lora_o_kernel: bool | None = Field(
+        None, description="Fused LoRA path for the attention output projection. Unset: on when `lora_qkv_kernel` would be.",
+    )
+    lora_mlp_kernel: bool | None = Field(
+        None, description="Fused LoRA path for the MLP projections (gate/up/down). Unset: on when `lora_qkv_kernel` would be.",
+    )
     plugins: list[str] | None = Field(
         None, description="Axolotl plugin modules; axo has the Liger kernels built in and reads their keys directly.",
     )

@@ -22,6 +22,11 @@ class QuantizationSection(Section):
     bnb_4bit_quant_storage: Literal["bfloat16", "float16", "float32", "uint8"] | None = Field(
         None, description="Storage dtype of packed 4-bit weights (bfloat16 for FSDP/ZeRO-3 sharding).",
     )
+    embeddings_skip_upcast: bool | None = Field(
+        None, description="With a 4/8-bit base, keep the embeddings, output head and norms in the training dtype "
+        "instead of float32 (they are frozen). Unset: true when training in bf16/fp16 — Axolotl's default is "
+        "false; set false for its float32 copies (+2 bytes per embedding weight, float32 residual stream).",
+    )
     bnb_config_kwargs: dict[str, Any] | None = Field(
         None, description="More keyword arguments for transformers' `BitsAndBytesConfig`.",
     )

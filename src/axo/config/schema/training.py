@@ -65,6 +65,12 @@ class TrainingSection(Section):
     gradient_checkpointing_kwargs: dict[str, Any] | None = Field(
         None, description="Passed to transformers, e.g. `{use_reentrant: false}`.",
     )
+    gradient_checkpointing_keep_layers: int | None = Field(
+        None, ge=0, description="With gradient checkpointing, the number of decoder layers at the top of the stack "
+        "that keep their activations instead of recomputing them: faster, ~0.8 GiB per extra layer for an 8B model "
+        "at 8k tokens per micro-batch. Unset: 1 — the top layer's activations are needed first in backward, so "
+        "keeping them does not raise peak memory.",
+    )
     neftune_noise_alpha: float | None = Field(None, gt=0.0, description="NEFTune embedding noise.")
     seed: int = Field(42, description="Random seed for data order, dropout and initialisation.")
     logging_steps: int | None = Field(

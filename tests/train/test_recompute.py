@@ -1,0 +1,53 @@
+"""`gradient_checkpointing_keep_layers`: which layers recompute, and that keeping activations changes nothing
+in the numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from config_helpers import load
+
+from axo.train.recompute import checkpointed_layers
+from axo.train.run import train
+
+
+def _run(tmp_path: Path, model_dir: Path, name: str, extra: str):
+    data = tmp_path / "data.jsonl"
+    if not data.exists():
+        data.write_text("".join(json.dumps({"instruction": f"Tip {i}?", "output": f"Drink water {i}."}) + "\n"
+                                for i in range(8)))
+    cfg = load(f"base_model: {model_dir}\nlearning_rate: 1e-2\nadapter: lora\nlora_r: 4\nlora_target_linear: true\n"
+               f"datasets:\n  - path: {data}\n    type: alpaca\nmax_steps: 3\nmicro_batch_size: 2\nlogging_steps: 1\n"
+               f"gradient_checkpointing: true\noutput_dir: {tmp_path / name}\n"
+               f"dataset_prepared_path: {tmp_path / 'prepared'}\n{extra}").require()
+    result = train(cfg, progress=False)
+    layers = [m for m in result.model.modules() if type(m).__name__.endswith("DecoderLayer")]
+    flags = [layer.gradient_checkpointing for layer in layers]
+    return [row["loss"] for row in result.metrics if "loss" in row], flags
+
+
+@pytest.mark.parametrize(("extra", "flags"), [("", [True, False]),
+                                              ("gradient_checkpointing_keep_layers: 0\n", [True, True]),
+                                              ("gradient_checkpointing_keep_layers: 5\n", [False, False])])
+def test_top_layers_keep_their_activations(tmp_path, tiny_llama_dir, extra, flags):
+    assert _run(tmp_path, tiny_llama_dir, "run", extra)[1] == flags
+
+
+def test_keeping_activations_trains_the_same(tmp_path, tiny_llama_dir):
+    recomputed, _ = _run(tmp_path, tiny_llama_dir, "all", "gradient_checkpointing_keep_layers: 0\n")
+    kept, _ = _run(tmp_path, tiny_llama_dir, "none", "gradient_checkpointing_keep_layers: 2\n")
+    assert len(kept) == len(recomputed) == 3
+    for a, b in zip(kept, recomputed, strict=True):
+        assert abs(a - b) < 1e-5 * max(1.0, abs(b))
+
+
+def test_checkpointed_layers_lists_only_wrapped_layers(tiny_llama_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.float32)
+    assert checkpointed_layers(model) == []
+    model.gradient_checkpointing_enable()
+    assert len(checkpointed_layers(model)) == model.config.num_hidden_layers
