@@ -84,6 +84,8 @@ CASES = [
     Case("bf16-fp16", "bf16 and fp16 both on", "validate", BASE + "bf16: true\nfp16: true\n", (), ("fp16", "bf16")),
     Case("4bit-full", "a 4-bit base without an adapter", "validate", BASE + "load_in_4bit: true\n", (),
          ("load_in_4bit", "adapter: qlora")),
+    Case("fused-lora-dora", "a fused LoRA kernel forced on with DoRA", "validate",
+         BASE + "adapter: lora\npeft_use_dora: true\nlora_mlp_kernel: true\n", (), ("lora_mlp_kernel", "peft_use_dora")),
     Case("deepspeed-fsdp", "DeepSpeed and FSDP together", "validate", BASE + "deepspeed: ds.json\nfsdp_version: 2\n", (),
          ("deepspeed",)),
     Case("no-base-model", "no base_model", "validate", "NOBASE" + BASE, (), ("base_model", "is required")),

@@ -77,3 +77,10 @@ def test_gradient_checkpointing_offload_is_reported_as_not_implemented():
     loaded = load(BASE + "gradient_checkpointing: offload\n")
     finding = find(loaded, "gradient_checkpointing", Kind.NOT_IMPLEMENTED)
     assert finding.severity == Severity.WARNING and "offload" in finding.message
+
+
+@pytest.mark.parametrize(("text", "key"), [("embeddings_skip_upcast: true\n", "embeddings_skip_upcast"),
+                                           ("gradient_checkpointing_keep_layers: 2\n", "gradient_checkpointing_keep_layers")])
+def test_speed_switches_without_their_feature_are_reported_as_ignored(text, key):
+    finding = find(load(BASE + "adapter: lora\n" + text), key, Kind.CONFLICT)
+    assert finding.severity == Severity.WARNING and "no effect" in finding.message

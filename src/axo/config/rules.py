@@ -87,16 +87,13 @@ def _conflicts(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
     if cfg.sample_packing and cfg.num_labels is not None:
         found.append(Finding("sample_packing", "is for language modelling; sequence classification needs one "
                              "sample per row.", "Set `sample_packing: false`."))
-    for key in _LORA_KERNEL_KEYS:
-        if getattr(cfg, key) is not True:
-            continue
-        if cfg.peft_use_dora:
-            found.append(Finding(key, "cannot be used with `peft_use_dora: true`; the fused LoRA path computes plain LoRA.",
-                                 f"Remove `{key}` (DoRA runs through peft's own path)."))
-        elif cfg.load_in_8bit:
-            found.append(Finding(key, "cannot be used with an 8-bit base (`load_in_8bit`); the fused path handles "
-                                 "bf16/fp16/fp32 and 4-bit bases.", f"Remove `{key}`, or use `load_in_4bit` (QLoRA)."))
-        break
+    forced = [key for key in _LORA_KERNEL_KEYS if getattr(cfg, key) is True]
+    if forced and cfg.peft_use_dora:
+        found.append(Finding(forced[0], "cannot be used with `peft_use_dora: true`; the fused LoRA path computes "
+                             "plain LoRA.", f"Remove `{forced[0]}` (DoRA runs through peft's own path)."))
+    elif forced and cfg.load_in_8bit:
+        found.append(Finding(forced[0], "cannot be used with an 8-bit base (`load_in_8bit`); the fused path handles "
+                             "bf16/fp16/fp32 and 4-bit bases.", f"Remove `{forced[0]}`, or use `load_in_4bit` (QLoRA)."))
     if not cfg.datasets:
         found.append(Finding("datasets", "is missing: a training run needs at least one dataset.",
                              "Add `datasets:` with an entry such as `- path: data.jsonl` and `type: alpaca`."))
@@ -134,6 +131,12 @@ def _ignored(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
         if key in user_set and not has_eval:
             ignored(key, "there is no evaluation data (`val_set_size` is 0 and no `test_datasets`)",
                     "Set `val_set_size: 0.05` or add `test_datasets` to evaluate.")
+    if "embeddings_skip_upcast" in user_set and not (cfg.load_in_4bit or cfg.load_in_8bit):
+        ignored("embeddings_skip_upcast", "only a 4/8-bit base has its unquantized weights upcast to float32",
+                "Remove it, or load the base with `load_in_4bit: true`.")
+    if "gradient_checkpointing_keep_layers" in user_set and not cfg.gradient_checkpointing:
+        ignored("gradient_checkpointing_keep_layers", "`gradient_checkpointing` is off, so every layer keeps its "
+                "activations", "Set `gradient_checkpointing: true`, or remove the key.")
     if cfg.gradient_checkpointing == "offload":
         found.append(Finding("gradient_checkpointing", "`offload` is not implemented in axo yet: layers are "
                              "checkpointed and recomputed, but their saved inputs stay in GPU memory.",
