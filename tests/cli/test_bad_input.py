@@ -86,6 +86,10 @@ CASES = [
          ("load_in_4bit", "adapter: qlora")),
     Case("fused-lora-dora", "a fused LoRA kernel forced on with DoRA", "validate",
          BASE + "adapter: lora\npeft_use_dora: true\nlora_mlp_kernel: true\n", (), ("lora_mlp_kernel", "peft_use_dora")),
+    Case("fsdp-liger-flce", "FSDP with Liger's fused linear cross-entropy", "validate",
+         BASE + "fsdp_version: 2\nliger_fused_linear_cross_entropy: true\n", (), ("liger_fused_linear_cross_entropy", "FSDP")),
+    Case("deepspeed-missing", "a DeepSpeed config that does not exist", "train", BASE + "deepspeed: nowhere/ds9.json\n", (),
+         ("deepspeed", "was not found", "zero2")),
     Case("deepspeed-fsdp", "DeepSpeed and FSDP together", "validate", BASE + "deepspeed: ds.json\nfsdp_version: 2\n", (),
          ("deepspeed",)),
     Case("no-base-model", "no base_model", "validate", "NOBASE" + BASE, (), ("base_model", "is required")),
@@ -207,8 +211,8 @@ def _prepare(case: Case, folder: Path, model: Path) -> list[str]:
 def _half_written(folder: Path) -> list[Path]:
     leftovers = [p for p in folder.rglob("*.partial")] + [p for p in folder.rglob("*.tmp")]
     prepared = folder / "prepared"
-    if prepared.is_dir():  # a complete cache (meta.json written last) is fine; anything else is not
-        leftovers += [p for p in prepared.iterdir() if not (p / "meta.json").is_file()]
+    if prepared.is_dir():  # a complete cache (meta.json written last) and the cache's lock file are fine
+        leftovers += [p for p in prepared.iterdir() if not (p / "meta.json").is_file() and p.name != ".lock"]
     for out in (folder / "out", folder / "model-out"):
         leftovers += [out / f for f in ("adapter_model.safetensors", "model.safetensors") if (out / f).exists()]
     return leftovers

@@ -112,6 +112,20 @@ def test_init_writes_a_valid_config_and_refuses_to_overwrite(tmp_path):
     assert invoke("init", "-o", str(target), "--force").exit_code == 0
 
 
+def test_init_writes_a_deepspeed_config_beside_the_config(tmp_path):
+    from axo.config.load import load_config
+    from axo.train.distributed import deepspeed_config, zero_stage
+
+    target = tmp_path / "run" / "c.yml"
+    assert invoke("init", "-p", "llama-3.1-8b-lora", "-o", str(target), "--deepspeed", "zero3").exit_code == 0
+    written = json.loads((tmp_path / "run" / "deepspeed_configs" / "zero3.json").read_text())
+    cfg = load_config(target).require()
+    assert cfg.deepspeed == "deepspeed_configs/zero3.json"
+    assert deepspeed_config(cfg, target.parent) == written and zero_stage(written) == 3
+    wrong = invoke("init", "-o", str(tmp_path / "d.yml"), "--deepspeed", "zero4")
+    assert wrong.exit_code == 1 and "did you mean" in wrong.output and not (tmp_path / "d.yml").exists()
+
+
 def test_init_unknown_preset_suggests_one(tmp_path):
     result = invoke("init", "--preset", "llama-3.1-8b-qlor", "-o", str(tmp_path / "c.yml"))
     assert result.exit_code == 1 and "did you mean 'llama-3.1-8b-qlora'" in result.stderr

@@ -84,3 +84,11 @@ def test_gradient_checkpointing_offload_is_reported_as_not_implemented():
 def test_speed_switches_without_their_feature_are_reported_as_ignored(text, key):
     finding = find(load(BASE + "adapter: lora\n" + text), key, Kind.CONFLICT)
     assert finding.severity == Severity.WARNING and "no effect" in finding.message
+
+
+def test_fsdp_refuses_liger_fused_cross_entropy_and_double_checkpointing():
+    flce = load(BASE + "fsdp_version: 2\nliger_fused_linear_cross_entropy: true\n")
+    assert "sharded" in find(flce, "liger_fused_linear_cross_entropy", Kind.CONFLICT).message
+    double = load(BASE + "gradient_checkpointing: true\nfsdp_version: 2\nfsdp_config:\n  activation_checkpointing: true\n")
+    assert "activation_checkpointing" in find(double, "gradient_checkpointing", Kind.CONFLICT).message
+    assert load(BASE + "fsdp_version: 2\nfsdp_config:\n  activation_checkpointing: true\n").ok

@@ -16,6 +16,11 @@ def init(
     output: Path = typer.Option(Path("config.yml"), "--output", "-o", help="Where to write the config."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
     list_presets: bool = typer.Option(False, "--list", help="List the presets and exit."),
+    deepspeed: str | None = typer.Option(
+        None, "--deepspeed", show_default=False,
+        help="Also write axo's DeepSpeed config NAME (zero1, zero2, zero3, zero3_offload) to "
+             "deepspeed_configs/NAME.json beside the config, and point `deepspeed:` at it.",
+    ),
 ) -> None:
     """Write a commented config from a preset (default: a 10-step smoke test)."""
     if list_presets:
@@ -31,6 +36,9 @@ def init(
         typer.echo(f"error: {output} already exists; nothing was written. Pass --force to overwrite it, "
                    "or choose another file with -o.", err=True)
         raise typer.Exit(1)
+    values = dict(chosen.values)
+    if deepspeed is not None:
+        values["deepspeed"] = _write_deepspeed(deepspeed, output.parent, force)
     header = [
         f"axo config: {chosen.summary}",
         f"Written by `axo init --preset {chosen.name}`.",
@@ -38,7 +46,7 @@ def init(
         f"Train:    axo train {output}",
         "Explain any key: axo config-schema KEY",
     ]
-    text = render_commented_config(chosen.values, header)
+    text = render_commented_config(values, header)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         temporary = output.with_name(output.name + ".tmp")
@@ -48,3 +56,24 @@ def init(
         typer.echo(f"error: cannot write {output}: {exc.strerror}. Choose a writable path with -o.", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"wrote {output} (preset {chosen.name}); check it with `axo validate {output}`")
+
+
+def _write_deepspeed(name: str, folder: Path, force: bool) -> str:
+    """Copy axo's DeepSpeed config `name` into folder/deepspeed_configs; returns the config-relative path."""
+    from axo.train.distributed import SHIPPED_DEEPSPEED, shipped_deepspeed
+
+    choices = ("zero1", "zero2", "zero3", "zero3_offload")
+    if name not in SHIPPED_DEEPSPEED:
+        typer.echo(f"error: unknown DeepSpeed config {name!r}{did_you_mean(name, choices)}; choose one of: "
+                   f"{', '.join(choices)}.", err=True)
+        raise typer.Exit(1)
+    relative = f"deepspeed_configs/{name}.json"
+    target = folder / relative
+    if target.exists() and not force:
+        typer.echo(f"error: {target} already exists; nothing was written. Pass --force to overwrite it.", err=True)
+        raise typer.Exit(1)
+    import json
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(shipped_deepspeed(name), indent=2) + "\n", encoding="utf-8")
+    return relative

@@ -87,6 +87,17 @@ def _conflicts(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
     if cfg.sample_packing and cfg.num_labels is not None:
         found.append(Finding("sample_packing", "is for language modelling; sequence classification needs one "
                              "sample per row.", "Set `sample_packing: false`."))
+    if (cfg.fsdp_version or cfg.fsdp_config) and cfg.liger_fused_linear_cross_entropy:
+        found.append(Finding("liger_fused_linear_cross_entropy", "cannot run under FSDP: liger-kernel's fused "
+                             "output-projection + cross-entropy reads the output head's weight while FSDP holds it "
+                             "sharded (measured with liger-kernel 0.8.5 and FSDP2).",
+                             "Remove it (keep the other liger_* keys), or train with DDP / DeepSpeed instead of FSDP."))
+    fsdp_checkpointing = any((cfg.fsdp_config or {}).get(k) for k in ("activation_checkpointing",
+                                                                       "fsdp_activation_checkpointing"))
+    if fsdp_checkpointing and cfg.gradient_checkpointing:
+        found.append(Finding("gradient_checkpointing", "is on while `fsdp_config.activation_checkpointing` is true; "
+                             "FSDP checkpoints its wrapped layers itself and the two cannot be combined.",
+                             "Set `gradient_checkpointing: false` and keep FSDP's `activation_checkpointing: true`."))
     forced = [key for key in _LORA_KERNEL_KEYS if getattr(cfg, key) is True]
     if forced and cfg.peft_use_dora:
         found.append(Finding(forced[0], "cannot be used with `peft_use_dora: true`; the fused LoRA path computes "

@@ -14,7 +14,6 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     # transformers 5 always loads with low memory use; the key is accepted for old configs.
     "the `low_cpu_mem_usage` switch (transformers 5 always loads that way)": ("low_cpu_mem_usage",),
     "pushing to the Hugging Face Hub": ("hub_model_id", "hf_token"),
-    "multi-GPU engines": ("deepspeed", "fsdp_version", "fsdp_config", "ddp_timeout", "ddp_find_unused_parameters"),
 }
 
 NOT_IMPLEMENTED: dict[str, str] = {key: feature for feature, keys in _GROUPS.items() for key in keys}

@@ -9,11 +9,14 @@ is written and synced, so a killed run never leaves a cache that later loads.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -187,3 +190,27 @@ def remove_partial_folders(root: Path) -> list[Path]:
             shutil.rmtree(leftover, ignore_errors=True)
             removed.append(leftover)
     return removed
+
+
+@contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the cache folder `root` (created if needed).
+
+    Preparation runs under it: with several training processes the first prepares and caches, the others
+    wait here and then find the cache. A file lock, not a collective, so a long preparation cannot hit a
+    distributed timeout. A folder this call created and that holds nothing but the lock afterwards (the
+    preparation failed) is removed again: bad input leaves nothing behind.
+    """
+    created = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    lock = root / ".lock"
+    try:
+        with lock.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        if created and root.is_dir() and all(child == lock for child in root.iterdir()):
+            shutil.rmtree(root, ignore_errors=True)

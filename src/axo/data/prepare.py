@@ -20,6 +20,7 @@ from axo.data import formats  # noqa: F401  (registers every prompt format)
 from axo.data.cache import (
     fingerprint,
     load_prepared,
+    locked,
     remove_partial_folders,
     save_prepared,
 )
@@ -124,6 +125,12 @@ def prepare_data(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase | None = Non
         raise data_error("no datasets configured.", key="datasets", hint="Add `datasets:` with at least one entry.")
     key = fingerprint(cfg, tokenizer, config_dir)
     root = Path(cfg.dataset_prepared_path or "last_run_prepared")
+    with locked(root):  # several training processes (or commands) share the cache: one prepares, the rest wait
+        return _prepare_unlocked(cfg, tokenizer, config_dir, force, key, root)
+
+
+def _prepare_unlocked(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase, config_dir: Path | None, force: bool,
+                      key: str, root: Path) -> PreparedData:
     remove_partial_folders(root)
     if not force:
         cached = load_prepared(root / key)

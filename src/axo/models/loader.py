@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -131,6 +132,23 @@ def _model_class(cfg: AxoConfig):
     return cls
 
 
+def load_model_config(cfg: AxoConfig) -> Any:
+    """The base model's transformers config (`base_model_config` when given).
+
+    Raises:
+        ConfigError: when no config can be read from there.
+    """
+    from transformers import AutoConfig
+
+    source, kwargs = model_source_kwargs(cfg)
+    config_source = source if cfg.base_model_config in (None, cfg.base_model) else cfg.base_model_config
+    try:
+        return AutoConfig.from_pretrained(config_source, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise _error("base_model", f"cannot load a model config from {cfg.base_model!r}: {str(exc).splitlines()[0]}",
+                     "Point `base_model` at a Hugging Face model folder, a .gguf file, or a reachable hub id.") from None
+
+
 def load_model(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
                hardware: Hardware | None = None) -> tuple[PreTrainedModel, bool]:
     """The base model, in the training dtype, quantized if asked, with embeddings sized to the tokenizer,
@@ -139,17 +157,10 @@ def load_model(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
     Raises:
         ConfigError: for a model that cannot be found or loaded, or quantization this machine cannot run.
     """
-    from transformers import AutoConfig
-
     hardware = hardware or detect_hardware()
     dtype = training_dtype(cfg)
     source, kwargs = model_source_kwargs(cfg)
-    config_source = source if cfg.base_model_config in (None, cfg.base_model) else cfg.base_model_config
-    try:
-        config = AutoConfig.from_pretrained(config_source, **kwargs)
-    except (OSError, ValueError) as exc:
-        raise _error("base_model", f"cannot load a model config from {cfg.base_model!r}: {str(exc).splitlines()[0]}",
-                     "Point `base_model` at a Hugging Face model folder, a .gguf file, or a reachable hub id.") from None
+    config = load_model_config(cfg)
     for key, value in (cfg.overrides_of_model_config or {}).items():
         setattr(config, key, value)
     if cfg.num_labels is not None:
@@ -162,7 +173,8 @@ def load_model(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
         load_kwargs["use_safetensors"] = True  # pickle can run code on load; it needs an explicit opt-in
     if quantization is not None:
         load_kwargs["quantization_config"] = quantization
-        load_kwargs["device_map"] = {"": 0}
+        # each training process puts its copy on its own GPU (LOCAL_RANK, set by the launcher)
+        load_kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
     try:
         model = _model_class(cfg).from_pretrained(source, **load_kwargs)
     except (OSError, ValueError) as exc:

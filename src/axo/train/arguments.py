@@ -51,15 +51,20 @@ def _scheduler(cfg: AxoConfig) -> tuple[str, dict[str, Any]]:
 
 
 def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware: Hardware,
-                       packing: PackingPlan | None = None) -> TrainingArguments:
+                       packing: PackingPlan | None = None, *, world_size: int = 1,
+                       engine: dict[str, Any] | None = None) -> TrainingArguments:
     """Everything the config says about the optimisation loop, as transformers' TrainingArguments.
+
+    `world_size` processes each take micro-batches (the global batch is micro_batch_size ×
+    gradient_accumulation_steps × world_size, as in Axolotl), so the step count divides by it. `engine`
+    holds the DeepSpeed / FSDP / DDP entries (train/distributed.py).
 
     With `packing`, one packed row (micro_batch_size × sequence_len tokens) is the micro-batch, the rows
     of all epochs form one pass in the planned order, and the step count comes from the plan.
     """
     from transformers import TrainingArguments
 
-    steps = total_steps(cfg, train_rows, packing=packing)
+    steps = total_steps(cfg, train_rows, world_size, packing=packing)
     warmup: dict[str, Any] = {}
     if cfg.warmup_steps is not None:
         warmup["warmup_steps"] = cfg.warmup_steps
@@ -137,4 +142,5 @@ def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware
         disable_tqdm=True,  # axo's own progress bar (train/callbacks.py)
         **warmup,
         **extra,
+        **(engine or {}),
     )

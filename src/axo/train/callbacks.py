@@ -57,27 +57,34 @@ class RunRecorder(TrainerCallback):
         self._last = (self.started, 0, 0)
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        (self.output_dir / "metrics.jsonl").write_text("")
+        if state.is_world_process_zero:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            (self.output_dir / "metrics.jsonl").write_text("")
         self.started = time.perf_counter()
         self._last = (self.started, state.num_input_tokens_seen, self._trained())
 
     def _trained(self) -> int:
+        """All processes' trained tokens: every process must call it at the same point (a collective)."""
         return self.trainer.trained_tokens if self.trainer is not None else 0
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero or not logs:
+        if not logs:
+            return
+        trained = self._trained()  # on every process: with several it sums across them
+        if not state.is_world_process_zero:
+            if "loss" in logs or "eval_loss" in logs:
+                self._last = (time.perf_counter(), state.num_input_tokens_seen, trained)
             return
         now = time.perf_counter()
         then, seen_before, trained_before = self._last
         elapsed = max(now - then, 1e-9)
         record = {"step": state.global_step, "epoch": state.epoch, **logs,
-                  "tokens_seen": int(state.num_input_tokens_seen), "trained_tokens": self._trained(),
+                  "tokens_seen": int(state.num_input_tokens_seen), "trained_tokens": trained,
                   "tokens_per_s": (state.num_input_tokens_seen - seen_before) / elapsed,
-                  "trained_tokens_per_s": (self._trained() - trained_before) / elapsed,
+                  "trained_tokens_per_s": (trained - trained_before) / elapsed,
                   "memory_mib": round(_memory_mib(), 1), "elapsed_s": round(now - self.started, 3)}
         if "loss" in logs or "eval_loss" in logs:
-            self._last = (now, state.num_input_tokens_seen, self._trained())
+            self._last = (now, state.num_input_tokens_seen, trained)
         self.records.append(record)
         with (self.output_dir / "metrics.jsonl").open("a") as handle:
             handle.write(json.dumps(record) + "\n")

@@ -20,12 +20,13 @@ from axo.data.prepare import prepare_data
 from axo.models.adapter import apply_adapter
 from axo.models.fused_lora import attach_fused_lora
 from axo.models.kernels import apply_kernels, fused_lora_groups
-from axo.models.loader import load_model, quantization_config
+from axo.models.loader import load_model, load_model_config, quantization_config
 from axo.models.tokenizer import load_tokenizer
 from axo.train import checkpoints
 from axo.train.arguments import training_arguments
 from axo.train.callbacks import ProgressBar, RunRecorder
 from axo.train.data import collator, load_split, packing_capacity
+from axo.train.distributed import Processes, decoder_layer_class, engine_arguments, zero_stage
 from axo.train.guards import FaultInjector, LossWatchdog, StopOnSignal
 from axo.train.outputs import now_iso, write_config, write_model_card, write_provenance
 from axo.train.recompute import KeepTopLayers
@@ -49,6 +50,18 @@ class TrainingInterrupted(ConfigError):
         saved = f"checkpoint saved at {checkpoint}" if checkpoint else "no checkpoint could be saved"
         super().__init__([Problem(Severity.ERROR, Kind.CONFLICT, "", f"stopped by {signal.Signals(signum).name} "
                                   f"at step {step}; {saved}.", "Resume with `axo train CONFIG --resume`.")])
+
+
+def _silent(*_: Any) -> None:
+    """`print` for the processes other than rank 0."""
+
+
+def _engine_name(engine: dict[str, Any]) -> str:
+    if "deepspeed" in engine:
+        return f"DeepSpeed ZeRO-{zero_stage(engine['deepspeed'])}"
+    if "fsdp" in engine:
+        return f"FSDP{engine['fsdp_config']['version']}"
+    return "DDP"
 
 
 def preflight(cfg: AxoConfig, hardware: Hardware) -> None:
@@ -104,6 +117,8 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     from transformers.trainer_callback import PrinterCallback
 
     started = now_iso()
+    processes = Processes.from_env()
+    say = print if processes.is_main else _silent  # run messages and files come from one process
     hardware = hardware or detect_hardware()
     set_seed(cfg.seed)
     output_dir = Path(cfg.output_dir)
@@ -112,20 +127,21 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
                                    "Point output_dir at a folder.")])
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        probe = output_dir / ".axo-write-test"
+        probe = output_dir / f".axo-write-test-{processes.rank}"
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
         raise ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, "output_dir", f"{output_dir} is not writable: "
                                    f"{exc.strerror}.", "Choose a folder you can write to.")]) from None
     preflight(cfg, hardware)
-    for leftover in checkpoints.clean_partial(output_dir):
-        print(f"removed a half-written checkpoint left by an interrupted run: {leftover}")
+    if processes.is_main:
+        for leftover in checkpoints.clean_partial(output_dir):
+            say(f"removed a half-written checkpoint left by an interrupted run: {leftover}")
+        write_config(cfg, output_dir)
     resume_from = checkpoints.resume_point(output_dir, cfg.resume_from_checkpoint,
                                            resume or cfg.auto_resume_from_checkpoints)
     if resume_from is not None:
-        print(f"resuming from {resume_from}")
-    write_config(cfg, output_dir)
+        say(f"resuming from {resume_from}")
 
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg)
     prepared = prepare_data(cfg, tokenizer, config_dir=config_dir)
@@ -139,17 +155,29 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
         train_set = PackedDataset(prepared.train, packing)
         if eval_set is not None and cfg.eval_sample_packing:
             eval_set = PackedDataset(prepared.eval, plan_packing(prepared.eval, capacity, 1, cfg.seed, shuffle=False))
-        print(f"packing: {len(prepared.train)} samples into {packing.rows_per_epoch[0]} rows of {capacity} tokens "
+        say(f"packing: {len(prepared.train)} samples into {packing.rows_per_epoch[0]} rows of {capacity} tokens "
               f"per epoch, efficiency {packing.efficiency:.1%}")
 
+    # Built before the model: with DeepSpeed ZeRO-3 the arguments tell from_pretrained to load it sharded.
+    engine = engine_arguments(cfg, config_dir, decoder_layer_class(load_model_config(cfg)) if cfg.fsdp_config
+                              or cfg.fsdp_version else None)
+    arguments = training_arguments(cfg, len(train_set), eval_set is not None, hardware, packing,
+                                   world_size=processes.world_size, engine=engine)
+    if processes.world_size > 1:
+        say(f"{processes.world_size} processes, {_engine_name(engine)}; global batch "
+            f"{cfg.micro_batch_size * (cfg.gradient_accumulation_steps or 1) * processes.world_size} rows")
     model, resized = (base_model, False) if base_model is not None else load_model(cfg, tokenizer, hardware)
     kernels = apply_kernels(cfg, model)
     if kernels:
-        print(f"fused kernels (liger): {', '.join(kernels)}")
+        say(f"fused kernels (liger): {', '.join(kernels)}")
     model = apply_adapter(cfg, model, embeddings_resized=resized)
-    fused = attach_fused_lora(model, fused_lora_groups(cfg))
+    groups = fused_lora_groups(cfg)
+    if groups and zero_stage(engine.get("deepspeed")) == 3:
+        groups = set()  # ZeRO-3 gathers a layer's weights only when its own forward runs; peft's path does that
+        say("fused LoRA path off: DeepSpeed ZeRO-3 partitions the weights it reads")
+    fused = attach_fused_lora(model, groups)
     if any(fused.values()):
-        print("fused LoRA path: " + ", ".join(f"{count} {group}" for group, count in sorted(fused.items())) + " layers")
+        say("fused LoRA path: " + ", ".join(f"{count} {group}" for group, count in sorted(fused.items())) + " layers")
 
     recorder = RunRecorder(output_dir)
     stopper = StopOnSignal()
@@ -157,11 +185,10 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     if cfg.gradient_checkpointing:
         keep = 1 if cfg.gradient_checkpointing_keep_layers is None else cfg.gradient_checkpointing_keep_layers
         callbacks.append(KeepTopLayers(keep))
-    if progress:
+    if progress and processes.is_main:
         callbacks.append(ProgressBar(recorder))
     if os.environ.get("AXO_FAULT"):
         callbacks.append(FaultInjector(os.environ["AXO_FAULT"]))
-    arguments = training_arguments(cfg, len(train_set), eval_set is not None, hardware, packing)
     with tracker_env(cfg):  # the trackers' callbacks read their settings from the environment
         trainer = AxoTrainer(model=model, args=arguments, data_collator=collator(cfg, tokenizer),
                              train_dataset=train_set, eval_dataset=eval_set, processing_class=tokenizer,
@@ -181,21 +208,26 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
             raise TrainingInterrupted(stopper.received, trainer.last_checkpoint, trainer.state.global_step)
         eval_loss = trainer.evaluate()["eval_loss"] if eval_set is not None else None
 
-    trainer.save_model(str(output_dir))
-    tokenizer.save_pretrained(str(output_dir))
+    trainer.save_model(str(output_dir))  # every process: ZeRO-3 / FSDP gather the full weights for rank 0
+    trained_tokens = trainer.trained_tokens  # every process (a collective with several)
     losses = [r["loss"] for r in recorder.records if "loss" in r]
+    result = TrainResult(output_dir, trainer.state.global_step, losses[-1] if losses else None, eval_loss,
+                         recorder.records, trainer.model)
+    if not processes.is_main:
+        return result
+    tokenizer.save_pretrained(str(output_dir))
     elapsed = recorder.records[-1]["elapsed_s"] if recorder.records else None
-    summary = {"steps": trainer.state.global_step, "train_loss": losses[-1] if losses else None, "eval_loss": eval_loss,
-               "trained_tokens": trainer.trained_tokens, "tokens_seen": int(trainer.state.num_input_tokens_seen)}
+    summary = {"steps": trainer.state.global_step, "train_loss": result.train_loss, "eval_loss": eval_loss,
+               "trained_tokens": trained_tokens, "tokens_seen": int(trainer.state.num_input_tokens_seen),
+               "processes": processes.world_size, "engine": _engine_name(engine)}
     write_provenance(output_dir, {
         **summary, "started": started, "finished": now_iso(), "config_fingerprint": prepared.fingerprint,
         "datasets": prepared.meta.get("datasets"), "train_rows": len(prepared.train),
         "cwd": str(Path.cwd()), "base_model_path": _local_path(cfg.base_model, config_dir),
         "eval_rows": len(prepared.eval),
-        "trained_tokens_per_s": trainer.trained_tokens / elapsed if elapsed else None, "train_seconds": elapsed,
+        "trained_tokens_per_s": trained_tokens / elapsed if elapsed else None, "train_seconds": elapsed,
         "packing": None if packing is None else {"efficiency": packing.efficiency, "capacity": packing.capacity,
                                                  "rows_per_epoch": packing.rows_per_epoch},
     })
     write_model_card(cfg, output_dir, summary)
-    return TrainResult(output_dir, trainer.state.global_step, summary["train_loss"], eval_loss, recorder.records,
-                       trainer.model)
+    return result

@@ -36,8 +36,14 @@ class AxoTrainer(Trainer):
 
     @property
     def trained_tokens(self) -> int:
-        """Label tokens (rows, for classification) trained on so far; reading it waits for the GPU."""
-        return int(self._trained_tokens)
+        """Label tokens (rows, for classification) trained on so far by all processes; reading it waits for
+        the GPU, and with several processes it is a collective: every process must read it together."""
+        if self.args.world_size == 1:
+            return int(self._trained_tokens)
+        import torch
+
+        count = torch.as_tensor(self._trained_tokens, device=self.args.device, dtype=torch.int64)
+        return int(self.accelerator.reduce(count, reduction="sum"))
 
     def _get_output_dir(self, trial):
         # While a checkpoint is being written, transformers' save code writes into the staging folder.
@@ -67,7 +73,12 @@ class AxoTrainer(Trainer):
             raise
         finally:
             self._staging_root = None
+        # With several processes (DeepSpeed/FSDP shards), every one must have written its part before the
+        # checkpoint is published, and none may start the next save before the staging folder is gone.
+        self.accelerator.wait_for_everyone()
         if self.args.should_save:
-            self.last_checkpoint = checkpoints.publish(staging / f"{checkpoints.PREFIX}{step}", output_dir)
+            checkpoints.publish(staging / f"{checkpoints.PREFIX}{step}", output_dir)
             shutil.rmtree(staging, ignore_errors=True)
             checkpoints.rotate(output_dir, self.args.save_total_limit)
+        self.accelerator.wait_for_everyone()
+        self.last_checkpoint = output_dir / f"{checkpoints.PREFIX}{step}"

@@ -1,0 +1,148 @@
+"""Several processes: the launcher, a real 2-process DDP run on CPU (gloo), data prepared once, and the
+translation of Axolotl's deepspeed / fsdp / ddp keys into the Trainer's arguments."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from config_helpers import BASE, load
+
+from axo.config.problems import ConfigError
+from axo.train.arguments import total_steps
+from axo.train.distributed import (
+    decoder_layer_class,
+    deepspeed_config,
+    engine_arguments,
+    fsdp_arguments,
+    shipped_deepspeed,
+    zero_stage,
+)
+from axo.train.launch import launch, launch_command
+
+
+def _config(folder: Path, model_dir: Path, name: str, micro_batch: int) -> Path:
+    data = folder / "data.jsonl"
+    if not data.exists():
+        data.write_text("".join(json.dumps({"instruction": f"Tip {i}?", "output": f"Drink water {i} times."}) + "\n"
+                                for i in range(32)))
+    path = folder / f"{name}.yml"
+    path.write_text(f"base_model: {model_dir}\nlearning_rate: 1e-2\nadapter: lora\nlora_r: 4\nlora_target_linear: true\n"
+                    f"datasets:\n  - path: {data}\n    type: alpaca\nnum_epochs: 1\nmicro_batch_size: {micro_batch}\n"
+                    f"logging_steps: 1\noutput_dir: {folder / name}\ndataset_prepared_path: {folder / 'prepared'}\n"
+                    "save_strategy: 'no'\n")
+    return path
+
+
+def _losses(run: Path) -> list[float]:
+    return [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()
+            if "loss" in json.loads(line)]
+
+
+def test_launch_command_is_torchrun_on_this_machine():
+    command = launch_command(Path("cfg.yml"), 4, ["--strict", "--learning-rate", "1e-4"])
+    assert command[:5] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4"]
+    assert launch_command(Path("cfg.yml"), 1) == [sys.executable, "-m", "axo", "train", "cfg.yml"]
+    assert command[5:] == ["-m", "axo", "train", "cfg.yml", "--strict", "--learning-rate", "1e-4"]
+
+
+def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path, tiny_llama_dir):
+    """DDP over gloo on CPU: 2 processes × micro-batch 2 give one process × micro-batch 4's loss curve;
+    the run files are written once, and the token count covers both processes."""
+    from axo.train.run import train
+
+    single = train(load(_config(tmp_path, tiny_llama_dir, "one", 4).read_text()).require(), progress=False)
+    assert launch(_config(tmp_path, tiny_llama_dir, "two", 2), 2) == 0
+    run = tmp_path / "two"
+    assert (run / "adapter_model.safetensors").is_file()
+    two = _losses(run)
+    assert len(two) == single.steps == 8  # 32 rows / (2 per process × 2 processes)
+    for got, want in zip(two, _losses(tmp_path / "one"), strict=True):
+        assert abs(got - want) < 1e-4
+    provenance = json.loads((run / "provenance.json").read_text())
+    assert provenance["processes"] == 2 and provenance["engine"] == "DDP"
+    assert provenance["trained_tokens"] == single.metrics[-1]["trained_tokens"]
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == len(single.metrics)
+    assert len([p for p in (tmp_path / "prepared").iterdir() if p.is_dir()]) == 1
+
+
+def test_num_gpus_beyond_the_machine_is_a_clear_error(tmp_path, tiny_llama_dir):
+    from typer.testing import CliRunner
+
+    from axo.cli.main import app
+
+    result = CliRunner().invoke(app, ["train", str(_config(tmp_path, tiny_llama_dir, "x", 2)), "--num-gpus", "2"])
+    assert result.exit_code == 1
+    assert "--num-gpus 2: this machine has 0 visible CUDA GPU(s)" in result.output and "torchrun" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_concurrent_preparation_prepares_once(tmp_path, tiny_llama_dir):
+    from axo.data.prepare import prepare_data
+
+    cfg = load(_config(tmp_path, tiny_llama_dir, "p", 2).read_text()).require()
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(prepare_data(cfg))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.from_cache for r in results) == [False, True, True]
+    assert len({r.folder for r in results}) == 1
+
+
+def test_steps_divide_by_the_world_size():
+    cfg = load(BASE + "micro_batch_size: 2\ngradient_accumulation_steps: 2\nnum_epochs: 1\n").require()
+    assert total_steps(cfg, 64) == 16 and total_steps(cfg, 64, world_size=2) == 8
+    assert total_steps(cfg, 64, world_size=4) == 4
+
+
+def test_deepspeed_configs_resolve_from_file_inline_and_axo_copies(tmp_path):
+    own = tmp_path / "ds.json"
+    own.write_text(json.dumps({"zero_optimization": {"stage": 2}}))
+    assert zero_stage(deepspeed_config(load(BASE + "deepspeed: ds.json\n").require(), tmp_path)) == 2
+    inline = load(BASE + "deepspeed:\n  zero_optimization:\n    stage: 1\n").require()
+    assert zero_stage(deepspeed_config(inline, tmp_path)) == 1
+    # an Axolotl repository path that does not exist here resolves to axo's copy of that file
+    axolotl_path = load(BASE + "deepspeed: deepspeed_configs/zero3_bf16.json\n").require()
+    zero3 = deepspeed_config(axolotl_path, tmp_path)
+    assert zero3 == shipped_deepspeed("zero3_bf16") and zero_stage(zero3) == 3
+    assert zero3["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] is True
+    offload = shipped_deepspeed("zero3_offload")["zero_optimization"]
+    assert offload["offload_param"]["device"] == offload["offload_optimizer"]["device"] == "cpu"
+
+
+@pytest.mark.parametrize(("text", "message"), [("deepspeed: missing.json\n", "was not found"),
+                                               ("deepspeed: bad.json\n", "not a readable JSON")])
+def test_bad_deepspeed_configs_are_clear_errors(tmp_path, text, message):
+    (tmp_path / "bad.json").write_text("{stage: 2")
+    with pytest.raises(ConfigError) as caught:
+        deepspeed_config(load(BASE + text).require(), tmp_path)
+    assert caught.value.problems[0].key == "deepspeed" and message in caught.value.problems[0].message
+
+
+def test_fsdp2_translation_wraps_decoder_layers(tiny_llama_dir):
+    from transformers import AutoConfig
+
+    layer = decoder_layer_class(AutoConfig.from_pretrained(tiny_llama_dir))
+    assert layer == "LlamaDecoderLayer"
+    cfg = load(BASE + "fsdp_version: 2\nfsdp_config:\n  fsdp_offload_params: true\n  state_dict_type: FULL_STATE_DICT\n"
+               "  reshard_after_forward: true\n").require()
+    assert fsdp_arguments(cfg, layer) == {"fsdp": "full_shard auto_wrap offload", "fsdp_config": {
+        "version": 2, "state_dict_type": "FULL_STATE_DICT", "reshard_after_forward": True,
+        "transformer_layer_cls_to_wrap": ["LlamaDecoderLayer"]}}
+    assert engine_arguments(load(BASE + "ddp_timeout: 7200\n").require(), None, layer) == {"ddp_timeout": 7200}
+
+
+def test_unknown_fsdp_options_and_unshardable_4bit_storage_are_errors():
+    with pytest.raises(ConfigError, match="fsdp_config.wrap_everything"):
+        fsdp_arguments(load(BASE + "fsdp_version: 2\nfsdp_config:\n  wrap_everything: true\n").require(), None)
+    qlora = load(BASE + "adapter: qlora\nload_in_4bit: true\nbf16: true\ndeepspeed: zero3.json\n").require()
+    with pytest.raises(ConfigError, match="bnb_4bit_quant_storage: bfloat16"):
+        engine_arguments(qlora, None, None)
+    fixed = load(BASE + "adapter: qlora\nload_in_4bit: true\nbf16: true\ndeepspeed: zero3.json\n"
+                 "bnb_4bit_quant_storage: bfloat16\n").require()
+    assert zero_stage(engine_arguments(fixed, None, None)["deepspeed"]) == 3
