@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from config_helpers import BASE, load
+from train_helpers import tiny_lora_config
 
 from axo.config.problems import ConfigError
 from axo.train.arguments import total_steps
@@ -25,15 +26,9 @@ from axo.train.launch import launch, launch_command
 
 
 def _config(folder: Path, model_dir: Path, name: str, micro_batch: int) -> Path:
-    data = folder / "data.jsonl"
-    if not data.exists():
-        data.write_text("".join(json.dumps({"instruction": f"Tip {i}?", "output": f"Drink water {i} times."}) + "\n"
-                                for i in range(32)))
     path = folder / f"{name}.yml"
-    path.write_text(f"base_model: {model_dir}\nlearning_rate: 1e-2\nadapter: lora\nlora_r: 4\nlora_target_linear: true\n"
-                    f"datasets:\n  - path: {data}\n    type: alpaca\nnum_epochs: 1\nmicro_batch_size: {micro_batch}\n"
-                    f"logging_steps: 1\noutput_dir: {folder / name}\ndataset_prepared_path: {folder / 'prepared'}\n"
-                    "save_strategy: 'no'\n")
+    path.write_text(tiny_lora_config(folder, model_dir, name, "save_strategy: 'no'\n", rows=32,
+                                     micro_batch=micro_batch, steps="num_epochs: 1"))
     return path
 
 

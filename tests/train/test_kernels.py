@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from config_helpers import BASE, find, load
+from train_helpers import tiny_lora_config
 
 from axo.config.problems import ConfigError, Kind
 from axo.models.kernels import liger_options
@@ -32,14 +33,7 @@ def test_liger_where_it_cannot_run_is_a_clear_error(tmp_path, tiny_llama_dir, mo
 
 
 def _lora_run(tmp_path: Path, model_dir: Path, name: str, extra: str):
-    data = tmp_path / "data.jsonl"
-    if not data.exists():
-        data.write_text("".join(json.dumps({"instruction": f"Tip {i}?", "output": f"Drink water {i}."}) + "\n"
-                                for i in range(8)))
-    cfg = load(f"base_model: {model_dir}\nlearning_rate: 1e-2\nadapter: lora\nlora_r: 4\nlora_alpha: 8\n"
-               f"lora_target_linear: true\ndatasets:\n  - path: {data}\n    type: alpaca\nmax_steps: 4\n"
-               f"micro_batch_size: 2\nlogging_steps: 1\nseed: 1\noutput_dir: {tmp_path / name}\n"
-               f"dataset_prepared_path: {tmp_path / 'prepared'}\n{extra}").require()
+    cfg = load(tiny_lora_config(tmp_path, model_dir, name, extra)).require()
     return [row["loss"] for row in train(cfg, progress=False).metrics if "loss" in row]
 
 

@@ -3,25 +3,19 @@ in the numbers."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from config_helpers import load
+from train_helpers import tiny_lora_config
 
 from axo.train.recompute import checkpointed_layers
 from axo.train.run import train
 
 
 def _run(tmp_path: Path, model_dir: Path, name: str, extra: str):
-    data = tmp_path / "data.jsonl"
-    if not data.exists():
-        data.write_text("".join(json.dumps({"instruction": f"Tip {i}?", "output": f"Drink water {i}."}) + "\n"
-                                for i in range(8)))
-    cfg = load(f"base_model: {model_dir}\nlearning_rate: 1e-2\nadapter: lora\nlora_r: 4\nlora_target_linear: true\n"
-               f"datasets:\n  - path: {data}\n    type: alpaca\nmax_steps: 3\nmicro_batch_size: 2\nlogging_steps: 1\n"
-               f"gradient_checkpointing: true\noutput_dir: {tmp_path / name}\n"
-               f"dataset_prepared_path: {tmp_path / 'prepared'}\n{extra}").require()
+    cfg = load(tiny_lora_config(tmp_path, model_dir, name, "gradient_checkpointing: true\n" + extra,
+                                steps="max_steps: 3")).require()
     result = train(cfg, progress=False)
     layers = [m for m in result.model.modules() if type(m).__name__.endswith("DecoderLayer")]
     flags = [layer.gradient_checkpointing for layer in layers]
