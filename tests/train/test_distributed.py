@@ -3,6 +3,7 @@ translation of Axolotl's deepspeed / fsdp / ddp keys into the Trainer's argument
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import threading
@@ -135,9 +136,19 @@ def test_fsdp2_translation_wraps_decoder_layers(tiny_llama_dir):
 def test_unknown_fsdp_options_and_unshardable_4bit_storage_are_errors():
     with pytest.raises(ConfigError, match="fsdp_config.wrap_everything"):
         fsdp_arguments(load(BASE + "fsdp_version: 2\nfsdp_config:\n  wrap_everything: true\n").require(), None)
-    qlora = load(BASE + "adapter: qlora\nload_in_4bit: true\nbf16: true\ndeepspeed: zero3.json\n").require()
+    qlora = "adapter: qlora\nload_in_4bit: true\nbf16: true\nfsdp_version: 2\n"
     with pytest.raises(ConfigError, match="bnb_4bit_quant_storage: bfloat16"):
-        engine_arguments(qlora, None, None)
-    fixed = load(BASE + "adapter: qlora\nload_in_4bit: true\nbf16: true\ndeepspeed: zero3.json\n"
-                 "bnb_4bit_quant_storage: bfloat16\n").require()
-    assert zero_stage(engine_arguments(fixed, None, None)["deepspeed"]) == 3
+        engine_arguments(load(BASE + qlora).require(), None, None)
+    fixed = engine_arguments(load(BASE + qlora + "bnb_4bit_quant_storage: bfloat16\n").require(), None, "LlamaDecoderLayer")
+    assert fixed["fsdp_config"]["version"] == 2
+
+
+@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is not None, reason="checks the error without DeepSpeed")
+def test_deepspeed_without_the_package_fails_before_any_work(tmp_path, tiny_llama_dir):
+    from axo.train.run import train
+
+    cfg = load(tiny_lora_config(tmp_path, tiny_llama_dir, "ds", "deepspeed: zero2.json\n")).require()
+    with pytest.raises(ConfigError) as caught:
+        train(cfg, progress=False)
+    assert caught.value.problems[0].key == "deepspeed" and "axo[deepspeed]" in caught.value.problems[0].hint
+    assert not (tmp_path / "prepared").exists()

@@ -10,6 +10,7 @@ process's own GPU, and translate Axolotl's `deepspeed` / `fsdp_*` / `ddp_*` keys
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from dataclasses import dataclass
@@ -128,6 +129,9 @@ def engine_arguments(cfg: AxoConfig, config_dir: Path | None, layer_class: str |
     out: dict[str, Any] = {}
     deepspeed = deepspeed_config(cfg, config_dir)
     if deepspeed is not None:
+        if importlib.util.find_spec("deepspeed") is None:
+            raise _error("deepspeed", "is set, but the DeepSpeed package is not installed.",
+                         "pip install 'axo[deepspeed]' (or remove `deepspeed` to train with DDP).")
         out["deepspeed"] = deepspeed
     out.update(fsdp_arguments(cfg, layer_class))
     sharded = "ZeRO-3" if zero_stage(deepspeed) == 3 else "FSDP" if "fsdp" in out else None
@@ -149,7 +153,6 @@ def engine_arguments(cfg: AxoConfig, config_dir: Path | None, layer_class: str |
 def decoder_layer_class(model_config: Any) -> str | None:
     """The class name of the model's decoder layer (FSDP's wrap unit), from the architecture's modeling
     module, without building the model."""
-    import importlib
 
     model_type = getattr(model_config, "model_type", None)
     if not model_type:

@@ -64,12 +64,14 @@ def _engine_name(engine: dict[str, Any]) -> str:
     return "DDP"
 
 
-def preflight(cfg: AxoConfig, hardware: Hardware) -> None:
+def preflight(cfg: AxoConfig, hardware: Hardware, config_dir: Path | None = None) -> None:
     """Checks that need no data and no model, run first so a doomed run fails in a second, not after
-    tokenizing: 4/8-bit and 8-bit optimizers need CUDA + bitsandbytes, trackers need their packages."""
+    tokenizing: 4/8-bit and 8-bit optimizers need CUDA + bitsandbytes, trackers need their packages, a
+    DeepSpeed config must exist and DeepSpeed be installed."""
     import torch
 
     quantization_config(cfg, hardware, torch.float32)
+    engine_arguments(cfg, config_dir, None)
     training_arguments(cfg, 1, False, hardware)
 
 
@@ -133,7 +135,7 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     except OSError as exc:
         raise ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, "output_dir", f"{output_dir} is not writable: "
                                    f"{exc.strerror}.", "Choose a folder you can write to.")]) from None
-    preflight(cfg, hardware)
+    preflight(cfg, hardware, config_dir)
     if processes.is_main:
         for leftover in checkpoints.clean_partial(output_dir):
             say(f"removed a half-written checkpoint left by an interrupted run: {leftover}")
@@ -159,8 +161,8 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
               f"per epoch, efficiency {packing.efficiency:.1%}")
 
     # Built before the model: with DeepSpeed ZeRO-3 the arguments tell from_pretrained to load it sharded.
-    engine = engine_arguments(cfg, config_dir, decoder_layer_class(load_model_config(cfg)) if cfg.fsdp_config
-                              or cfg.fsdp_version else None)
+    wrap_unit = decoder_layer_class(load_model_config(cfg)) if cfg.fsdp_version or cfg.fsdp_config else None
+    engine = engine_arguments(cfg, config_dir, wrap_unit)
     arguments = training_arguments(cfg, len(train_set), eval_set is not None, hardware, packing,
                                    world_size=processes.world_size, engine=engine)
     if processes.world_size > 1:
