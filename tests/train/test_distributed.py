@@ -26,9 +26,9 @@ from axo.train.distributed import (
 from axo.train.launch import launch, launch_command
 
 
-def _config(folder: Path, model_dir: Path, name: str, micro_batch: int) -> Path:
+def _config(folder: Path, model_dir: Path, name: str, micro_batch: int, extra: str = "") -> Path:
     path = folder / f"{name}.yml"
-    path.write_text(tiny_lora_config(folder, model_dir, name, "save_strategy: 'no'\n", rows=32,
+    path.write_text(tiny_lora_config(folder, model_dir, name, "save_strategy: 'no'\n" + extra, rows=32,
                                      micro_batch=micro_batch, steps="num_epochs: 1"))
     return path
 
@@ -45,13 +45,15 @@ def test_launch_command_is_torchrun_on_this_machine():
     assert command[5:] == ["-m", "axo", "train", "cfg.yml", "--strict", "--learning-rate", "1e-4"]
 
 
-def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path, tiny_llama_dir):
-    """DDP over gloo on CPU: 2 processes × micro-batch 2 give one process × micro-batch 4's loss curve;
-    the run files are written once, and the token count covers both processes."""
+@pytest.mark.parametrize(("engine", "extra"), [
+    ("DDP", ""), ("FSDP2", "fsdp_version: 2\nfsdp_config:\n  state_dict_type: FULL_STATE_DICT\n")])
+def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path, tiny_llama_dir, engine, extra):
+    """DDP or FSDP2 over gloo on CPU: 2 processes × micro-batch 2 give one process × micro-batch 4's loss
+    curve; the run files are written once, and the token count covers both processes."""
     from axo.train.run import train
 
     single = train(load(_config(tmp_path, tiny_llama_dir, "one", 4).read_text()).require(), progress=False)
-    assert launch(_config(tmp_path, tiny_llama_dir, "two", 2), 2) == 0
+    assert launch(_config(tmp_path, tiny_llama_dir, "two", 2, extra), 2) == 0
     run = tmp_path / "two"
     assert (run / "adapter_model.safetensors").is_file()
     two = _losses(run)
@@ -59,7 +61,7 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path, tiny_
     for got, want in zip(two, _losses(tmp_path / "one"), strict=True):
         assert abs(got - want) < 1e-4
     provenance = json.loads((run / "provenance.json").read_text())
-    assert provenance["processes"] == 2 and provenance["engine"] == "DDP"
+    assert provenance["processes"] == 2 and provenance["engine"] == engine
     assert provenance["trained_tokens"] == single.metrics[-1]["trained_tokens"]
     assert len((run / "metrics.jsonl").read_text().splitlines()) == len(single.metrics)
     assert len([p for p in (tmp_path / "prepared").iterdir() if p.is_dir()]) == 1
