@@ -154,3 +154,25 @@ def test_deepspeed_without_the_package_fails_before_any_work(tmp_path, tiny_llam
         train(cfg, progress=False)
     assert caught.value.problems[0].key == "deepspeed" and "axo[deepspeed]" in caught.value.problems[0].hint
     assert not (tmp_path / "prepared").exists()
+
+
+def test_fsdp2_checkpoint_resumes_to_the_uninterrupted_curve(tmp_path, tiny_llama_dir):
+    """2 FSDP2 processes: stop after a checkpoint at step 2, `--resume` to step 4 — steps 3–4 give the
+    losses of a run that never stopped (constant LR, so both runs share the schedule)."""
+    fsdp = "fsdp_version: 2\nfsdp_config:\n  state_dict_type: FULL_STATE_DICT\nlr_scheduler: constant\n"
+
+    def config(name: str, steps: int, save: str) -> Path:
+        path = tmp_path / f"{name}-{steps}.yml"
+        path.write_text(tiny_lora_config(tmp_path, tiny_llama_dir, name, fsdp + save, rows=32,
+                                         steps=f"max_steps: {steps}"))
+        return path
+
+    every_two = "save_strategy: steps\nsave_steps: 2\n"
+    assert launch(config("stopped", 2, every_two), 2) == 0
+    assert (tmp_path / "stopped" / "checkpoint-2" / "adapter_model.safetensors").is_file()
+    assert launch(config("stopped", 4, every_two), 2, ["--resume"]) == 0
+    assert launch(config("straight", 4, "save_strategy: 'no'\n"), 2) == 0
+    resumed, straight = _losses(tmp_path / "stopped"), _losses(tmp_path / "straight")
+    assert len(resumed) == 2 and len(straight) == 4
+    for got, want in zip(resumed, straight[2:], strict=True):
+        assert abs(got - want) < 1e-4

@@ -35,10 +35,12 @@ def train(
         cfg = load_for_run(config, list(ctx.args), strict, err)
         if not under_launcher():
             _launch_if_several(config, num_gpus, ctx, strict, resume, err)
+        succeeded = False
         try:
             result = run_training(cfg, config_dir=config.resolve().parent, resume=resume)
+            succeeded = True
         finally:
-            end_processes()
+            end_processes(succeeded)
     except TrainingInterrupted as exc:
         err.print(f"[yellow]stopped[/] {exc.problems[0].message} {exc.problems[0].hint.replace('CONFIG', str(config))}",
                   highlight=False, soft_wrap=True)

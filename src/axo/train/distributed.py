@@ -165,10 +165,14 @@ def decoder_layer_class(model_config: Any) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
-def end_processes() -> None:
+def end_processes(succeeded: bool) -> None:
     """Tear down the process group the Trainer started, so each process exits cleanly (without it a gloo
-    or NCCL worker thread outlives the interpreter and the process aborts)."""
+    or NCCL worker thread outlives the interpreter and the process aborts). After a successful run the
+    processes first wait for each other (rank 0 writes the run files last); after a failure they do not,
+    since the others may never arrive."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        if succeeded:
+            dist.barrier()
         dist.destroy_process_group()
