@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from axo.kernels.lora import lora_linear
+from axo.kernels.lora import lora_linear, lora_linear_base_last
 
 
 def _inputs(bias: bool, dtype=torch.float32, seed=0):
@@ -30,15 +30,16 @@ def _grads(out, tensors, seed=1):
 
 
 @pytest.mark.parametrize("bias", [False, True])
-def test_matches_the_formula_in_float32(bias):
+@pytest.mark.parametrize("function", [lora_linear, lora_linear_base_last], ids=["fused", "base-last"])
+def test_matches_the_formula_in_float32(bias, function):
     x, weight, b, lora_a, lora_b = _inputs(bias)
     if b is not None:
         b.requires_grad_(True)
     trainable = [t for t in (x, b, lora_a, lora_b) if t is not None]
-    fused = lora_linear(x, weight, b, lora_a, lora_b, 2.0)
+    out = function(x, weight, b, lora_a, lora_b, 2.0)
     expected = _reference(x, weight, b, lora_a, lora_b, 2.0)
-    torch.testing.assert_close(fused, expected, rtol=1e-5, atol=1e-5)
-    for got, want in zip(_grads(fused, trainable), _grads(expected, trainable), strict=True):
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    for got, want in zip(_grads(out, trainable), _grads(expected, trainable), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
 
 
@@ -85,28 +86,11 @@ def test_dequantize_callback_supplies_the_base_weight_in_both_passes():
     assert len(calls) == 2  # once forward, once backward: only the packed copy is kept in between
 
 
-@pytest.mark.parametrize("bias", [False, True])
-def test_base_last_ordering_matches_the_formula(bias):
-    from axo.kernels.lora import lora_linear_base_last
-
-    x, weight, b, lora_a, lora_b = _inputs(bias)
-    if b is not None:
-        b.requires_grad_(True)
-    trainable = [t for t in (x, b, lora_a, lora_b) if t is not None]
-    out = lora_linear_base_last(x, weight, b, lora_a, lora_b, 2.0)
-    expected = _reference(x, weight, b, lora_a, lora_b, 2.0)
-    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
-    for got, want in zip(_grads(out, trainable), _grads(expected, trainable), strict=True):
-        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
-
-
 @pytest.mark.parametrize(("base_last", "base_weight_reads"), [(False, 3), (True, 2)])
 def test_checkpoint_recomputation_skips_the_base_gemm_when_it_comes_last(base_last, base_weight_reads):
     """Forward, recompute, backward each read the base weight — except the recompute with base-last ordering,
     which torch's early stop ends once the low-rank tensors exist."""
     from torch.utils.checkpoint import checkpoint
-
-    from axo.kernels.lora import lora_linear_base_last
 
     x, weight, _, lora_a, lora_b = _inputs(False)
     reads = []

@@ -34,12 +34,22 @@ def _compute_dtype(x: torch.Tensor, fallback: torch.dtype) -> torch.dtype:
     return fallback
 
 
+def _frozen_weight(weight: torch.Tensor, dequantize: Dequantize | None, compute_dtype: torch.dtype) -> torch.Tensor:
+    """The base weight as a `compute_dtype` matrix: dequantized from 4-bit storage, or cast (a no-op when it
+    already has that dtype)."""
+    return dequantize() if dequantize is not None else weight.to(compute_dtype)
+
+
+def _default_compute_dtype(x: torch.Tensor, weight: torch.Tensor, dequantize: Dequantize | None) -> torch.dtype:
+    return _compute_dtype(x, x.dtype if dequantize is not None else weight.dtype)
+
+
 class _LoraLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, lora_a, lora_b, scale, dropout_p, dequantize, compute_dtype, out_dtype):
         in_features = x.shape[-1]
         x2 = x.reshape(-1, in_features).to(compute_dtype)
-        base = dequantize() if dequantize is not None else weight.to(compute_dtype)
+        base = _frozen_weight(weight, dequantize, compute_dtype)
         if bias is not None:
             out = torch.addmm(bias.to(compute_dtype), x2, base.t())
         else:
@@ -71,7 +81,7 @@ class _LoraLinear(torch.autograd.Function):
         if ctx.needs_input_grad[3]:
             grad_a = torch.mm(g_b.t(), x_lora).mul_(scale).to(lora_a.dtype)
         if ctx.needs_input_grad[0]:
-            base = dequantize() if dequantize is not None else weight.to(compute_dtype)
+            base = _frozen_weight(weight, dequantize, compute_dtype)
             grad_x = torch.mm(g, base)
             del base
             if keep is None:
@@ -105,7 +115,7 @@ class _FrozenBaseAdd(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x2, low, weight, bias, lora_a, lora_b, scale, dequantize, compute_dtype):
-        base = dequantize() if dequantize is not None else weight.to(compute_dtype)
+        base = _frozen_weight(weight, dequantize, compute_dtype)
         low.addmm_(x2, base.t())
         del base
         if bias is not None:
@@ -121,7 +131,7 @@ class _FrozenBaseAdd(torch.autograd.Function):
         scale, dequantize, compute_dtype, has_bias = ctx.meta
         grad_x = None
         if ctx.needs_input_grad[0]:
-            base = dequantize() if dequantize is not None else weight.to(compute_dtype)
+            base = _frozen_weight(weight, dequantize, compute_dtype)
             grad_x = torch.mm(g, base)
             del base
             g_b = torch.mm(g, lora_b.to(compute_dtype))
@@ -137,7 +147,7 @@ def lora_linear_base_last(x: torch.Tensor, weight: torch.Tensor, bias: torch.Ten
     """`lora_linear` without dropout, with the frozen base GEMM last and saving nothing (see the module
     docstring). Same values and gradients; one extra write of the output-sized low-rank product."""
     if compute_dtype is None:
-        compute_dtype = _compute_dtype(x, x.dtype if dequantize is not None else weight.dtype)
+        compute_dtype = _default_compute_dtype(x, weight, dequantize)
     x2 = x.reshape(-1, x.shape[-1]).to(compute_dtype)
     xa = _LowRankDown.apply(x2, lora_a, compute_dtype)
     low = torch.mm(xa, (lora_b.to(compute_dtype) * scale).t())
@@ -156,6 +166,6 @@ def lora_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     `dropout_p = 0` outside training, as `nn.Dropout` would.
     """
     if compute_dtype is None:
-        compute_dtype = _compute_dtype(x, x.dtype if dequantize is not None else weight.dtype)
+        compute_dtype = _default_compute_dtype(x, weight, dequantize)
     return _LoraLinear.apply(x, weight, bias, lora_a, lora_b, float(scale), float(dropout_p), dequantize,
                              compute_dtype, out_dtype or compute_dtype)
