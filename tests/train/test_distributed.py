@@ -45,6 +45,15 @@ def test_launch_command_is_torchrun_on_this_machine():
     assert command[5:] == ["-m", "axo", "train", "cfg.yml", "--strict", "--learning-rate", "1e-4"]
 
 
+def test_processes_get_the_visible_gpus_in_order(monkeypatch):
+    from axo.train.launch import visible_devices
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert visible_devices(2) == ["0", "1"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3, 5,7")
+    assert visible_devices(2) == ["3", "5"]
+
+
 @pytest.mark.parametrize(("engine", "extra"), [
     ("DDP", ""), ("FSDP2", "fsdp_version: 2\nfsdp_config:\n  state_dict_type: FULL_STATE_DICT\n")])
 def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path, tiny_llama_dir, engine, extra):
