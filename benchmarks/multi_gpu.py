@@ -8,8 +8,15 @@
   the same order); tokens/s, scaling against `single`, and the loss curve against it.
 - zero3: full fine-tune of the small architecture with ZeRO-3: 3 steps with a checkpoint, `--resume` to 6,
   an uninterrupted 6-step run to compare, and the saved model reloaded with transformers.
-- zero3_big: full fine-tune of `--arch` with ZeRO-3 for 4 steps; memory per GPU, tokens/s, saved model reloaded.
-Writes DIR/multi_gpu.json after every part.
+- zero3_big: full fine-tune of `--arch` with ZeRO-3 on 2 GPUs: 2 steps with a checkpoint (optimizer states
+  included), `--resume` to 4, the saved model reloaded, and an uninterrupted 4-step run to compare.
+- offload_big: the same full fine-tune with `zero3_offload.json` (optimizer and parameters in host memory),
+  3 steps: memory per GPU and step time.
+- qlora_huge: QLoRA of `--huge-arch` (default the 72B architecture) on 4 GPUs (DDP), 10 steps of micro-batch
+  2: tokens/s and peak memory per GPU. Its weights are written in the background while the parts before it
+  run (on GPUs 2-3 when there are 4), into `--huge-work`.
+Peak memory per GPU is what nvidia-smi reports (sampled each second, all processes on the GPU) beside rank 0's
+torch peak from metrics.jsonl. Writes DIR/multi_gpu.json after every part.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -29,14 +37,16 @@ import speed  # noqa: E402  (the random-init model and rows of the speed harness
 LIGER = "liger_rope: true\nliger_rms_norm: true\nliger_glu_activation: true\nliger_fused_linear_cross_entropy: true\n"
 
 
-def config(work: Path, name: str, model: Path, data: Path, steps: int, extra: str, lora: bool = True) -> Path:
+def config(work: Path, name: str, model: Path, data: Path, steps: int, extra: str, adapter: str | None = "lora",
+           mbs: int = speed.MBS) -> Path:
     # liger-kernel 0.8.5's fused linear cross-entropy reads the lm_head weight while FSDP2 holds it sharded
     # (axo refuses the combination), so the FSDP runs use the other Liger kernels only.
     liger = LIGER.replace("liger_fused_linear_cross_entropy: true\n", "") if "fsdp" in name else LIGER
-    adapter = ("adapter: lora\nlora_r: 64\nlora_alpha: 128\nlora_dropout: 0.0\n"
-               f"lora_target_modules: {speed.TARGETS}\n" + liger) if lora else ""
+    quantized = "load_in_4bit: true\n" if adapter == "qlora" else ""
+    adapter = (f"adapter: {adapter}\n{quantized}lora_r: 64\nlora_alpha: 128\nlora_dropout: 0.0\n"
+               f"lora_target_modules: {speed.TARGETS}\n" + liger) if adapter else ""
     text = (f"base_model: {model}\nlearning_rate: 2e-4\n{adapter}datasets:\n  - path: {data}\n"
-            f"sequence_len: {speed.SEQ}\nmicro_batch_size: {speed.MBS}\nmax_steps: {steps}\nbf16: true\n"
+            f"sequence_len: {speed.SEQ}\nmicro_batch_size: {mbs}\nmax_steps: {steps}\nbf16: true\n"
             "gradient_checkpointing: true\noptimizer: adamw_torch_fused\nlr_scheduler: constant\nwarmup_steps: 0\n"
             f"logging_steps: 1\nseed: 42\nshuffle_merged_datasets: false\noutput_dir: {work / name}\n"
             f"dataset_prepared_path: {work / 'prepared'}\n" + extra)
@@ -48,7 +58,35 @@ def config(work: Path, name: str, model: Path, data: Path, steps: int, extra: st
 LOGS: Path | None = None  # where the full log of a failed run is written (set in main)
 
 
+class GpuMemory:
+    """Peak memory.used per GPU (MiB, as nvidia-smi reports it: every process, CUDA context included),
+    sampled each second while the block runs."""
+
+    def __enter__(self) -> GpuMemory:
+        self.peaks: dict[int, int] = {}
+        self._proc = subprocess.Popen(["nvidia-smi", "--query-gpu=index,memory.used", "--format=csv,noheader,nounits",
+                                       "-lms", "1000"], stdout=subprocess.PIPE, text=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._proc.terminate()
+        out, _ = self._proc.communicate(timeout=10)
+        for line in out.splitlines():
+            index, used = (int(part) for part in line.split(","))
+            self.peaks[index] = max(self.peaks.get(index, 0), used)
+
+    def gib(self) -> dict[str, float]:
+        return {f"gpu{index}": round(mib / 1024, 2) for index, mib in sorted(self.peaks.items())}
+
+
 def axo_train(path: Path, gpus: int, timeout: int, *args: str) -> dict:
+    with GpuMemory() as memory:
+        result = _axo_train(path, gpus, timeout, *args)
+    result["nvidia_smi_peak_gib"] = memory.gib()
+    return result
+
+
+def _axo_train(path: Path, gpus: int, timeout: int, *args: str) -> dict:
     started = time.perf_counter()
     try:
         done = subprocess.run([sys.executable, "-m", "axo", "train", str(path), "--num-gpus", str(gpus), *args],
@@ -72,10 +110,22 @@ def read_run(folder: Path) -> dict:
     if not steps:
         return {}
     out = {"losses": [round(r["loss"], 4) for r in steps], "peak_gib": round(max(r["memory_mib"] for r in rows) / 1024, 2)}
-    if len(steps) > 4:
-        first, last = steps[3], steps[-1]
-        out["tokens_per_s"] = round((last["tokens_seen"] - first["tokens_seen"]) / (last["elapsed_s"] - first["elapsed_s"]))
+    if len(steps) >= 3:  # from step 4 on (or the second, in short runs): compilation and warm-up excluded
+        first, last = steps[min(3, len(steps) - 2)], steps[-1]
+        seconds = last["elapsed_s"] - first["elapsed_s"]
+        out["tokens_per_s"] = round((last["tokens_seen"] - first["tokens_seen"]) / seconds)
+        out["step_s"] = round(seconds / (len(steps) - 1 - steps.index(first)), 2)
     return out
+
+
+def size_gb(folder: Path) -> float:
+    return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e9, 1)
+
+
+def torch_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count()
 
 
 def compare(a: list[float], b: list[float]) -> dict:
@@ -102,16 +152,48 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--parts", default="single,ddp,zero2,fsdp2,zero3,zero3_big")
     parser.add_argument("--work", type=Path, default=Path("/tmp/axo-multi"))
+    parser.add_argument("--huge-arch", default="qwen2.5-72b", choices=sorted(speed.ARCHS))
+    parser.add_argument("--huge-work", type=Path, help="where the huge model is written (default: --work)")
+    parser.add_argument("--write-only", action="store_true", help="write the --huge-arch model and exit")
     args = parser.parse_args()
+    args.huge_work = args.huge_work or args.work
+    if args.write_only:
+        print(speed.write_model(args.huge_arch, args.huge_work / args.huge_arch))
+        return
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     global LOGS
     LOGS = args.out
     parts = args.parts.split(",")
+    writer: list = []
+
+    def start_writing_huge() -> None:  # 145 GB of weights: written while other parts run
+        env = {**os.environ, **({"CUDA_VISIBLE_DEVICES": "2,3"} if torch_gpus() >= 4 else {})}
+        writer.extend([time.perf_counter(), subprocess.Popen(
+            [sys.executable, __file__, "--out", str(args.out), "--write-only", "--huge-arch", args.huge_arch,
+             "--huge-work", str(args.huge_work)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)])
+
+    args.huge_work.mkdir(parents=True, exist_ok=True)
+    # on the same disk as the ZeRO-3 checkpoints (~110 GB) the weights wait until those are deleted
+    apart = args.huge_work.stat().st_dev != args.work.stat().st_dev
+    if "qlora_huge" in parts and (apart or "zero3_big" not in parts):
+        start_writing_huge()
+
+    def wait_for_huge() -> dict:
+        if not writer:
+            start_writing_huge()
+        started, process = writer
+        out, err = process.communicate()
+        if process.returncode != 0:
+            raise SystemExit(f"writing {args.huge_arch} failed:\n{err[-3000:]}")
+        folder = args.huge_work / args.huge_arch
+        return {"params": int(out.split()[-1]), "weights_gb": size_gb(folder),
+                "written_s_in_background": round(time.perf_counter() - started, 1)}
+
     model = args.work / args.arch
     report: dict = {"arch": args.arch, "params": speed.write_model(args.arch, model), "steps": args.steps, "parts": {}}
     data = args.work / "rows.jsonl"
-    speed.write_rows(data, speed.MBS * 2 * args.steps + 16)
+    speed.write_rows(data, 16 * args.steps + 16)
 
     def record(name: str, result: dict) -> None:
         report["parts"][name] = result
@@ -144,22 +226,51 @@ def main() -> None:
     if "zero3" in parts:
         speed.write_model("small", small)
         zero3 = "deepspeed: deepspeed_configs/zero3.json\nsave_strategy: steps\nsave_steps: 3\n"
-        first = axo_train(config(args.work, "z3", small, data, 3, zero3, lora=False), 2, 150)
+        first = axo_train(config(args.work, "z3", small, data, 3, zero3, adapter=None), 2, 150)
         checkpoint = sorted(p.name for p in (args.work / "z3").glob("checkpoint-*"))
-        resumed = axo_train(config(args.work, "z3", small, data, 6, zero3, lora=False), 2, 150, "--resume")
+        resumed = axo_train(config(args.work, "z3", small, data, 6, zero3, adapter=None), 2, 150, "--resume")
         resumed_run = read_run(args.work / "z3")
-        straight = axo_train(config(args.work, "z3_straight", small, data, 6, zero3, lora=False), 2, 150)
+        straight = axo_train(config(args.work, "z3_straight", small, data, 6, zero3, adapter=None), 2, 150)
         straight_run = read_run(args.work / "z3_straight")
         record("zero3", {"first": first, "checkpoints_after_first": checkpoint, "resumed": resumed,
                          "losses_after_resume": resumed_run.get("losses"), "losses_uninterrupted": straight_run.get("losses"),
                          "uninterrupted": straight, "saved_files": sorted(p.name for p in (args.work / "z3").iterdir()),
                          **reload_check(args.work / "z3")})
     if "zero3_big" in parts:
-        extra = "deepspeed: deepspeed_configs/zero3.json\nsave_strategy: 'no'\n"
-        result = axo_train(config(args.work, "z3_big", model, data, 4, extra, lora=False), 2, 300)
-        result.update(read_run(args.work / "z3_big"))
-        result.update(reload_check(args.work / "z3_big"))
-        record("zero3_big", result)
+        zero3 = "deepspeed: deepspeed_configs/zero3.json\n"
+        # constant learning rate: 2 steps + 2 resumed steps follow the same schedule as 4 uninterrupted ones
+        first = axo_train(config(args.work, "z3_big", model, data, 2, zero3 + "save_strategy: steps\nsave_steps: 2\n",
+                                 adapter=None), 2, 600)
+        first.update(read_run(args.work / "z3_big"))
+        checkpoints = sorted((args.work / "z3_big").glob("checkpoint-*"))
+        first["checkpoints"] = {c.name: size_gb(c) for c in checkpoints}
+        resumed = axo_train(config(args.work, "z3_big", model, data, 4, zero3 + "save_strategy: 'no'\n", adapter=None),
+                            2, 600, "--resume")
+        resumed.update(read_run(args.work / "z3_big"))
+        resumed.update(reload_check(args.work / "z3_big"))
+        resumed["saved_files"] = sorted(p.name for p in (args.work / "z3_big").iterdir())
+        for checkpoint in checkpoints:  # ~110 GB each: room for the runs after this one
+            shutil.rmtree(checkpoint)
+        record("zero3_big", {"first": first, "resumed": resumed})
+    if "qlora_huge" in parts:
+        huge = wait_for_huge()
+        result = axo_train(config(args.work, "qlora_huge", args.huge_work / args.huge_arch, data, 10, "save_strategy: 'no'\n",
+                                  adapter="qlora", mbs=2), torch_gpus(), 900)
+        result.update(read_run(args.work / "qlora_huge"))
+        record("qlora_huge", {"arch": args.huge_arch, **huge, **result})
+        shutil.rmtree(args.huge_work / args.huge_arch)  # host memory back, when it was written to /dev/shm
+    if "zero3_big" in parts and "zero3_big_straight" in parts:
+        straight = axo_train(config(args.work, "z3_big_straight", model, data, 4, "deepspeed: deepspeed_configs/zero3.json\n"
+                                    "save_strategy: 'no'\n", adapter=None), 2, 600)
+        straight.update(read_run(args.work / "z3_big_straight"))
+        resumed_losses = report["parts"]["zero3_big"]["resumed"].get("losses", [])
+        straight["resumed_vs_uninterrupted_steps_3_4"] = compare(resumed_losses[-2:], straight.get("losses", [])[2:4])
+        record("zero3_big_straight", straight)
+    if "offload_big" in parts:
+        result = axo_train(config(args.work, "offload_big", model, data, 3, "deepspeed: deepspeed_configs/zero3_offload.json\n"
+                                  "save_strategy: 'no'\n", adapter=None), 2, 900)
+        result.update(read_run(args.work / "offload_big"))
+        record("offload_big", result)
     os.sync()
 
 

@@ -37,6 +37,9 @@ ARCHS = {
     "mistral-7b": ("mistral", dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
                                    num_key_value_heads=8, vocab_size=32768, rope_theta=1000000.0, rms_norm_eps=1e-5,
                                    max_position_embeddings=32768, tie_word_embeddings=False, sliding_window=None)),
+    "qwen2.5-72b": ("qwen2", dict(hidden_size=8192, intermediate_size=29568, num_hidden_layers=80, num_attention_heads=64,
+                                  num_key_value_heads=8, vocab_size=152064, rope_theta=1000000.0, rms_norm_eps=1e-6,
+                                  max_position_embeddings=32768, tie_word_embeddings=False)),
     "small": ("llama", dict(hidden_size=1024, intermediate_size=2816, num_hidden_layers=8, num_attention_heads=16,
                             num_key_value_heads=4, vocab_size=32000, max_position_embeddings=4096, tie_word_embeddings=False)),
 }
@@ -48,6 +51,7 @@ def write_model(arch: str, folder: Path) -> int:
     """Random-init checkpoint (bf16 safetensors) + the tiny test tokenizer; returns the parameter count."""
     import tiny_models
     import torch
+    from random_model import write_random_checkpoint
     from transformers import AutoConfig, AutoModelForCausalLM
 
     kind, shape = ARCHS[arch]
@@ -57,11 +61,7 @@ def write_model(arch: str, folder: Path) -> int:
         tokenizer = tiny_models.build_tokenizer(folder)
         config = AutoConfig.for_model(kind, **shape, bos_token_id=tokenizer.bos_token_id,
                                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-        torch.manual_seed(0)
-        with torch.device("cuda"):
-            model = AutoModelForCausalLM.from_config(config).to(torch.bfloat16)
-        model.save_pretrained(folder, max_shard_size="5GB")
-        del model
+        write_random_checkpoint(config, folder)
     with torch.device("meta"):
         return sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
 

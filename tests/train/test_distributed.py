@@ -16,6 +16,7 @@ from train_helpers import tiny_lora_config
 from axo.config.problems import ConfigError
 from axo.train.arguments import total_steps
 from axo.train.distributed import (
+    check_optimizer_offload,
     decoder_layer_class,
     deepspeed_config,
     engine_arguments,
@@ -120,6 +121,16 @@ def test_deepspeed_configs_resolve_from_file_inline_and_axo_copies(tmp_path):
     assert zero3["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] is True
     offload = shipped_deepspeed("zero3_offload")["zero_optimization"]
     assert offload["offload_param"]["device"] == offload["offload_optimizer"]["device"] == "cpu"
+
+
+def test_optimizer_offload_needs_deepspeed_to_accept_the_trainers_optimizer():
+    for name in ("zero3_offload", "zero3_bf16_cpuoffload_all"):
+        check_optimizer_offload(shipped_deepspeed(name))  # axo's own offload configs allow it
+    bare = {"zero_optimization": {"stage": 3, "offload_optimizer": {"device": "cpu"}}}
+    with pytest.raises(ConfigError) as caught:
+        check_optimizer_offload(bare)
+    assert "zero_force_ds_cpu_optimizer" in caught.value.problems[0].hint
+    check_optimizer_offload({**bare, "optimizer": {"type": "AdamW"}})  # DeepSpeed's own optimizer: fine
 
 
 @pytest.mark.parametrize(("text", "message"), [("deepspeed: missing.json\n", "was not found"),

@@ -129,6 +129,7 @@ def engine_arguments(cfg: AxoConfig, config_dir: Path | None, layer_class: str |
     out: dict[str, Any] = {}
     deepspeed = deepspeed_config(cfg, config_dir)
     if deepspeed is not None:
+        check_optimizer_offload(deepspeed)
         if importlib.util.find_spec("deepspeed") is None:
             raise _error("deepspeed", "is set, but the DeepSpeed package is not installed.",
                          "pip install 'axo[deepspeed]' (or remove `deepspeed` to train with DDP).")
@@ -148,6 +149,19 @@ def engine_arguments(cfg: AxoConfig, config_dir: Path | None, layer_class: str |
     if cfg.ddp_find_unused_parameters is not None:
         out["ddp_find_unused_parameters"] = cfg.ddp_find_unused_parameters
     return out
+
+
+def check_optimizer_offload(deepspeed: dict[str, Any]) -> None:
+    """DeepSpeed refuses, at its first step, to offload a client optimizer (the Trainer's AdamW, built from
+    `optimizer:`) unless the config allows it; say so before any model is loaded."""
+    offload = (deepspeed.get("zero_optimization") or {}).get("offload_optimizer") or {}
+    if offload.get("device") not in ("cpu", "nvme") or "optimizer" in deepspeed:
+        return
+    if deepspeed.get("zero_force_ds_cpu_optimizer", True) is not False:
+        raise _error("deepspeed", "offloads the optimizer, but DeepSpeed only offloads its own optimizer unless "
+                     "told otherwise: the one axo builds from `optimizer:` would be refused.",
+                     'Add "zero_force_ds_cpu_optimizer": false and "zero_allow_untested_optimizer": true to the '
+                     'JSON (as axo\'s zero3_offload.json does), or give it an "optimizer" section.')
 
 
 def decoder_layer_class(model_config: Any) -> str | None:
