@@ -144,3 +144,15 @@ def test_a_second_signal_exits_at_once(tmp_path, tiny_llama_dir):
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGINT, output
     assert "exiting now without saving" in output
+
+
+def test_first_checkpoint_size_estimate_counts_zero3_partitions_and_master_weights(tmp_path):
+    layer = torch.nn.Linear(100, 10, bias=False).to(torch.bfloat16)  # 1,000 trainable bf16 weights
+    plain = checkpoints.expected_checkpoint_size(tmp_path, layer) - 16 * 2**20
+    assert plain == 2_000 * 3  # weights + two moments, in the weights' dtype
+    # DeepSpeed: fp32 master weights and moments (12 bytes a weight) beside the bf16 weights; under ZeRO-3
+    # each rank holds an empty slice and the full count in `ds_numel`, as DeepSpeed leaves it.
+    layer.weight.ds_numel = layer.weight.numel()
+    layer.weight.data = torch.empty(0, dtype=torch.bfloat16)
+    sharded = checkpoints.expected_checkpoint_size(tmp_path, layer, deepspeed=True) - 16 * 2**20
+    assert sharded == 2_000 + 12_000

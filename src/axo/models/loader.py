@@ -189,7 +189,14 @@ def load_model(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
         _forget_gguf_quantization(model)
     if model.config.pad_token_id is None and tokenizer.pad_token_id is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
-    resized = len(tokenizer) > model.get_input_embeddings().weight.shape[0]
+    resized = len(tokenizer) > embedding_rows(model)
     if resized:
         model.resize_token_embeddings(len(tokenizer))
     return model, resized
+
+
+def embedding_rows(model: Any) -> int:
+    """How many token rows the input embeddings hold. Under DeepSpeed ZeRO-3 the model is partitioned while
+    it loads and each rank's `weight` is an empty slice: the full shape is DeepSpeed's `ds_shape`."""
+    weight = model.get_input_embeddings().weight
+    return int(getattr(weight, "ds_shape", weight.shape)[0])

@@ -137,10 +137,16 @@ def rotate(output_dir: Path, limit: int | None) -> Rotation:
     return Rotation(kept, doomed)
 
 
-def expected_checkpoint_size(output_dir: Path, model) -> int:
-    """Bytes the next checkpoint will take: the last one's size, or weights + optimizer state estimated."""
+def expected_checkpoint_size(output_dir: Path, model, deepspeed: bool = False) -> int:
+    """Bytes the next checkpoint will take: the last one's size, or weights + optimizer state estimated
+    (`deepspeed`: the optimizer state also holds fp32 master weights)."""
     last = latest_checkpoint(output_dir)
     if last is not None:
         return _size(last)
-    trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
-    return trainable * 3 + 16 * 2**20  # weights + two Adam moments + trainer and RNG state
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    # ZeRO-3 leaves each rank an empty slice of every parameter; `ds_numel` is the full count.
+    count = sum(getattr(p, "ds_numel", p.numel()) for p in trainable)
+    weights = sum(getattr(p, "ds_numel", p.numel()) * p.element_size() for p in trainable)
+    # Adam's two moments; DeepSpeed also keeps an fp32 master copy of the weights in its checkpoint.
+    optimizer = 12 * count if deepspeed else 2 * weights
+    return weights + optimizer + 16 * 2**20  # + trainer and RNG state

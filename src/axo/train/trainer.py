@@ -54,7 +54,8 @@ class AxoTrainer(Trainer):
     def _save_checkpoint(self, model, trial):
         output_dir = Path(self.args.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
-        checkpoints.check_free_space(output_dir, checkpoints.expected_checkpoint_size(output_dir, self.model))
+        checkpoints.check_free_space(output_dir, checkpoints.expected_checkpoint_size(
+            output_dir, self.model, deepspeed=self.is_deepspeed_enabled))
         staging = output_dir / checkpoints.STAGING
         staging.mkdir(exist_ok=True)
         step = self.state.global_step
