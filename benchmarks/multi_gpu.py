@@ -6,6 +6,8 @@
   projections, bf16, checkpointing, Liger keys on — the reference loss curve and one GPU's tokens/s.
 - ddp / zero2 / fsdp2: 2 GPUs, micro-batch 4, no accumulation (the same global batch 8 and the same rows in
   the same order); tokens/s, scaling against `single`, and the loss curve against it.
+- qlora_ddp / qlora_zero3 / qlora_fsdp2: QLoRA (NF4) on 2 GPUs; the ZeRO-3 and FSDP2 runs store the 4-bit
+  weights as bf16 (`bnb_4bit_quant_storage`) and are compared with the DDP run.
 - zero3: full fine-tune of the small architecture with ZeRO-3: 3 steps with a checkpoint, `--resume` to 6,
   an uninterrupted 6-step run to compare, and the saved model reloaded with transformers.
 - zero3_big: full fine-tune of `--arch` with ZeRO-3 on 2 GPUs: 2 steps with a checkpoint (optimizer states
@@ -203,24 +205,31 @@ def main() -> None:
                 print(f"--- {name} failed:\n{result[key][-2500:]}", flush=True)
         (args.out / "multi_gpu.json").write_text(json.dumps(report, indent=1))
 
-    lora_runs = {"single": (1, "gradient_accumulation_steps: 2\n"), "ddp": (2, ""),
-                 "zero2": (2, "deepspeed: deepspeed_configs/zero2.json\n"),
-                 "fsdp2": (2, "fsdp_version: 2\nfsdp_config:\n  state_dict_type: FULL_STATE_DICT\n")}
-    for name, (gpus, extra) in lora_runs.items():
+    fsdp2 = "fsdp_version: 2\nfsdp_config:\n  state_dict_type: FULL_STATE_DICT\n"
+    storage = "bnb_4bit_quant_storage: bfloat16\n"  # what ZeRO-3 / FSDP need to shard a 4-bit base
+    lora_runs = {"single": (1, "gradient_accumulation_steps: 2\n", "lora", "single"), "ddp": (2, "", "lora", "single"),
+                 "zero2": (2, "deepspeed: deepspeed_configs/zero2.json\n", "lora", "single"),
+                 "fsdp2": (2, fsdp2, "lora", "single"),
+                 # QLoRA on 2 GPUs: DDP is the reference curve for the sharded engines
+                 "qlora_ddp": (2, "", "qlora", None),
+                 "qlora_zero3": (2, "deepspeed: deepspeed_configs/zero3_bf16.json\n" + storage, "qlora", "qlora_ddp"),
+                 "qlora_fsdp2": (2, fsdp2 + storage, "qlora", "qlora_ddp")}
+    for name, (gpus, extra, adapter, reference_name) in lora_runs.items():
         if name not in parts:
             continue
-        result = axo_train(config(args.work, name, model, data, args.steps, extra), gpus, 240)
+        result = axo_train(config(args.work, name, model, data, args.steps, extra, adapter=adapter), gpus, 300)
         result.update(read_run(args.work / name))
-        single = report["parts"].get("single")
-        if name != "single" and single and "tokens_per_s" in result and "tokens_per_s" in single:
-            result["scaling_vs_one_gpu"] = round(result["tokens_per_s"] / single["tokens_per_s"], 3)
-            result["loss_vs_one_gpu"] = compare(result["losses"], single["losses"])
+        reference = report["parts"].get(reference_name) if reference_name != name else None
+        if reference and "tokens_per_s" in result and "tokens_per_s" in reference:
+            result[f"scaling_vs_{reference_name}"] = round(result["tokens_per_s"] / reference["tokens_per_s"], 3)
+            result[f"loss_vs_{reference_name}"] = compare(result["losses"], reference["losses"])
         record(name, result)
-        if result["exit"] != 0 and name == "fsdp2":  # tell the fused LoRA path apart from the engine
+        if result["exit"] != 0 and "fsdp2" in name:  # tell the fused LoRA path apart from the engine
             off = "lora_qkv_kernel: false\nlora_o_kernel: false\nlora_mlp_kernel: false\n"
-            retry = axo_train(config(args.work, "fsdp2_peft", model, data, args.steps, extra + off), gpus, 240)
-            retry.update(read_run(args.work / "fsdp2_peft"))
-            record("fsdp2_peft_path", retry)
+            retry = axo_train(config(args.work, f"{name}_peft", model, data, args.steps, extra + off, adapter=adapter),
+                              gpus, 300)
+            retry.update(read_run(args.work / f"{name}_peft"))
+            record(f"{name}_peft_path", retry)
 
     small = args.work / "small"
     if "zero3" in parts:

@@ -21,6 +21,7 @@ from axo.train.distributed import (
     deepspeed_config,
     engine_arguments,
     fsdp_arguments,
+    fused_lora_blocked,
     shipped_deepspeed,
     zero_stage,
 )
@@ -196,3 +197,13 @@ def test_fsdp2_checkpoint_resumes_to_the_uninterrupted_curve(tmp_path, tiny_llam
     assert len(resumed) == 2 and len(straight) == 4
     for got, want in zip(resumed, straight[2:], strict=True):
         assert abs(got - want) < 1e-4
+
+
+def test_fused_lora_gives_way_to_peft_where_the_engine_shards_what_it_reads():
+    qlora = load(BASE + "adapter: qlora\nload_in_4bit: true\n").require()
+    lora = load(BASE + "adapter: lora\n").require()
+    assert fused_lora_blocked(lora, {}) is None and fused_lora_blocked(qlora, {}) is None  # one GPU or DDP
+    assert "ZeRO-3" in fused_lora_blocked(lora, {"deepspeed": {"zero_optimization": {"stage": 3}}})
+    assert fused_lora_blocked(lora, {"deepspeed": {"zero_optimization": {"stage": 2}}}) is None
+    assert fused_lora_blocked(lora, {"fsdp": "full_shard auto_wrap"}) is None  # measured to run (2 x H200)
+    assert "4-bit" in fused_lora_blocked(qlora, {"fsdp": "full_shard auto_wrap"})

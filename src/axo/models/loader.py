@@ -157,6 +157,8 @@ def load_model(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
     Raises:
         ConfigError: for a model that cannot be found or loaded, or quantization this machine cannot run.
     """
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
     hardware = hardware or detect_hardware()
     dtype = training_dtype(cfg)
     source, kwargs = model_source_kwargs(cfg)
@@ -173,8 +175,10 @@ def load_model(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
         load_kwargs["use_safetensors"] = True  # pickle can run code on load; it needs an explicit opt-in
     if quantization is not None:
         load_kwargs["quantization_config"] = quantization
-        # each training process puts its copy on its own GPU (LOCAL_RANK, set by the launcher)
-        load_kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
+        if not is_deepspeed_zero3_enabled():
+            # each training process puts its copy on its own GPU (LOCAL_RANK, set by the launcher); under
+            # ZeRO-3 transformers refuses a device_map and quantizes onto the process's current GPU itself
+            load_kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
     try:
         model = _model_class(cfg).from_pretrained(source, **load_kwargs)
     except (OSError, ValueError) as exc:

@@ -151,6 +151,18 @@ def engine_arguments(cfg: AxoConfig, config_dir: Path | None, layer_class: str |
     return out
 
 
+def fused_lora_blocked(cfg: AxoConfig, engine: dict[str, Any]) -> str | None:
+    """Why the fused LoRA path cannot run under this engine (None: it can); peft's path runs instead."""
+    if zero_stage(engine.get("deepspeed")) == 3:
+        # ZeRO-3 gathers a layer's weights only when that layer's own forward runs
+        return "DeepSpeed ZeRO-3 partitions the weights it reads"
+    if "fsdp" in engine and cfg.load_in_4bit:
+        # FSDP2 hands the layer its packed 4-bit weight as a plain tensor without bitsandbytes' quant state
+        # (measured: 2 x H200, bitsandbytes 0.50.2); bitsandbytes' own forward restores it
+        return "FSDP shards the 4-bit weights it reads"
+    return None
+
+
 def check_optimizer_offload(deepspeed: dict[str, Any]) -> None:
     """DeepSpeed refuses, at its first step, to offload a client optimizer (the Trainer's AdamW, built from
     `optimizer:`) unless the config allows it; say so before any model is loaded."""

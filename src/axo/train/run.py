@@ -26,7 +26,7 @@ from axo.train import checkpoints
 from axo.train.arguments import training_arguments
 from axo.train.callbacks import ProgressBar, RunRecorder
 from axo.train.data import collator, load_split, packing_capacity
-from axo.train.distributed import Processes, decoder_layer_class, engine_arguments, zero_stage
+from axo.train.distributed import Processes, decoder_layer_class, engine_arguments, fused_lora_blocked, zero_stage
 from axo.train.guards import FaultInjector, LossWatchdog, StopOnSignal
 from axo.train.outputs import now_iso, write_config, write_model_card, write_provenance
 from axo.train.recompute import KeepTopLayers
@@ -174,9 +174,10 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
         say(f"fused kernels (liger): {', '.join(kernels)}")
     model = apply_adapter(cfg, model, embeddings_resized=resized)
     groups = fused_lora_groups(cfg)
-    if groups and zero_stage(engine.get("deepspeed")) == 3:
-        groups = set()  # ZeRO-3 gathers a layer's weights only when its own forward runs; peft's path does that
-        say("fused LoRA path off: DeepSpeed ZeRO-3 partitions the weights it reads")
+    blocked = fused_lora_blocked(cfg, engine)
+    if groups and blocked:
+        groups = set()
+        say(f"fused LoRA path off: {blocked}")
     fused = attach_fused_lora(model, groups)
     if any(fused.values()):
         say("fused LoRA path: " + ", ".join(f"{count} {group}" for group, count in sorted(fused.items())) + " layers")
