@@ -19,6 +19,7 @@ from axo.train.distributed import (
     check_optimizer_offload,
     decoder_layer_class,
     deepspeed_config,
+    deepspeed_replacements,
     engine_arguments,
     fsdp_arguments,
     fused_lora_blocked,
@@ -207,3 +208,13 @@ def test_fused_lora_gives_way_to_peft_where_the_engine_shards_what_it_reads():
     assert fused_lora_blocked(lora, {"deepspeed": {"zero_optimization": {"stage": 2}}}) is None
     assert fused_lora_blocked(lora, {"fsdp": "full_shard auto_wrap"}) is None  # measured to run (2 x H200)
     assert "4-bit" in fused_lora_blocked(qlora, {"fsdp": "full_shard auto_wrap"})
+
+
+def test_a_deepspeed_optimizer_or_scheduler_section_is_reported_as_replacing_the_keys():
+    cfg = load(BASE + "optimizer: adamw_torch\nlr_scheduler: linear\n").require()
+    assert deepspeed_replacements(cfg, shipped_deepspeed("zero2")) == []  # axo's configs leave both to the keys
+    own = {"zero_optimization": {"stage": 2}, "optimizer": {"type": "AdamW", "params": {"lr": "auto"}},
+           "scheduler": {"type": "WarmupLR"}}
+    assert deepspeed_replacements(cfg, own) == [
+        "the DeepSpeed config's optimizer (AdamW) replaces `optimizer: adamw_torch`",
+        "the DeepSpeed config's scheduler (WarmupLR) replaces `lr_scheduler: linear`"]

@@ -143,10 +143,10 @@ def expected_checkpoint_size(output_dir: Path, model, deepspeed: bool = False) -
     last = latest_checkpoint(output_dir)
     if last is not None:
         return _size(last)
-    trainable = [p for p in model.parameters() if p.requires_grad]
     # ZeRO-3 leaves each rank an empty slice of every parameter; `ds_numel` is the full count.
-    count = sum(getattr(p, "ds_numel", p.numel()) for p in trainable)
-    weights = sum(getattr(p, "ds_numel", p.numel()) * p.element_size() for p in trainable)
+    sizes = [(getattr(p, "ds_numel", p.numel()), p.element_size()) for p in model.parameters() if p.requires_grad]
+    count = sum(n for n, _ in sizes)
+    weights = sum(n * size for n, size in sizes)
     # Adam's two moments; DeepSpeed also keeps an fp32 master copy of the weights in its checkpoint.
     optimizer = 12 * count if deepspeed else 2 * weights
     return weights + optimizer + 16 * 2**20  # + trainer and RNG state

@@ -151,6 +151,17 @@ def engine_arguments(cfg: AxoConfig, config_dir: Path | None, layer_class: str |
     return out
 
 
+def deepspeed_replacements(cfg: AxoConfig, deepspeed: dict[str, Any] | None) -> list[str]:
+    """What a DeepSpeed config's own `optimizer` / `scheduler` sections replace in the axo config (transformers
+    then builds DeepSpeed's instead of the one the keys name), as messages for the run's log."""
+    out = []
+    for section, key, value in (("optimizer", "optimizer", cfg.optimizer), ("scheduler", "lr_scheduler", cfg.lr_scheduler)):
+        if deepspeed and isinstance(deepspeed.get(section), dict):
+            kind = deepspeed[section].get("type", "?")
+            out.append(f"the DeepSpeed config's {section} ({kind}) replaces `{key}: {value}`")
+    return out
+
+
 def fused_lora_blocked(cfg: AxoConfig, engine: dict[str, Any]) -> str | None:
     """Why the fused LoRA path cannot run under this engine (None: it can); peft's path runs instead."""
     if zero_stage(engine.get("deepspeed")) == 3:

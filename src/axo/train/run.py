@@ -26,7 +26,14 @@ from axo.train import checkpoints
 from axo.train.arguments import training_arguments
 from axo.train.callbacks import ProgressBar, RunRecorder
 from axo.train.data import collator, load_split, packing_capacity
-from axo.train.distributed import Processes, decoder_layer_class, engine_arguments, fused_lora_blocked, zero_stage
+from axo.train.distributed import (
+    Processes,
+    decoder_layer_class,
+    deepspeed_replacements,
+    engine_arguments,
+    fused_lora_blocked,
+    zero_stage,
+)
 from axo.train.guards import FaultInjector, LossWatchdog, StopOnSignal
 from axo.train.outputs import now_iso, write_config, write_model_card, write_provenance
 from axo.train.recompute import KeepTopLayers
@@ -165,6 +172,8 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     engine = engine_arguments(cfg, config_dir, wrap_unit)
     arguments = training_arguments(cfg, len(train_set), eval_set is not None, hardware, packing,
                                    world_size=processes.world_size, engine=engine)
+    for replaced in deepspeed_replacements(cfg, engine.get("deepspeed")):
+        say(replaced)
     if processes.world_size > 1:
         say(f"{processes.world_size} processes, {_engine_name(engine)}; global batch "
             f"{cfg.micro_batch_size * (cfg.gradient_accumulation_steps or 1) * processes.world_size} rows")
