@@ -1,4 +1,4 @@
-"""Every real-world config in ../shared/configs/ validates as written, with only explained warnings."""
+"""Every real-world config in tests/fixtures/configs/ validates as written, with only explained warnings."""
 
 from __future__ import annotations
 
@@ -10,21 +10,21 @@ from config_helpers import CPU
 from axo.config.load import load_config
 from axo.config.problems import Kind, Severity
 
-SHARED_CONFIGS = Path(__file__).resolve().parents[3] / "shared" / "configs"
-CONFIG_FILES = sorted(SHARED_CONFIGS.glob("*.yml"))
+REAL_CONFIGS = Path(__file__).resolve().parents[1] / "fixtures" / "configs"
+CONFIG_FILES = sorted(REAL_CONFIGS.glob("*.yml"))
 
 # The warnings a user may see for these files, each with a reason: features not built yet, data that
 # lives on another machine, and old spellings we translate.
 EXPLAINED = {Kind.NOT_IMPLEMENTED, Kind.MISSING_RESOURCE, Kind.DEPRECATED}
 
 
-def test_the_shared_configs_are_present():
-    # CI checks out shared/ beside the repo; a missing folder must fail, not skip.
-    assert len(CONFIG_FILES) >= 4, f"expected the shared configs in {SHARED_CONFIGS}"
+def test_the_real_configs_are_present():
+    # a missing folder must fail, not skip
+    assert len(CONFIG_FILES) >= 4, f"expected the real-world configs in {REAL_CONFIGS}"
 
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=[p.stem for p in CONFIG_FILES])
-def test_shared_config_validates_with_only_explained_warnings(path):
+def test_real_config_validates_with_only_explained_warnings(path):
     loaded = load_config(path, hardware=CPU)
     assert loaded.ok, "\n".join(p.render() for p in loaded.errors)
     unexplained = [p for p in loaded.problems if p.severity is Severity.WARNING and p.kind not in EXPLAINED]
@@ -32,7 +32,7 @@ def test_shared_config_validates_with_only_explained_warnings(path):
 
 
 def test_distill_config_reads_as_axolotl_would():
-    cfg = load_config(SHARED_CONFIGS / "llama31-8b-qlora-distill.yml", hardware=CPU).require()
+    cfg = load_config(REAL_CONFIGS / "llama31-8b-qlora-distill.yml", hardware=CPU).require()
     assert cfg.adapter == "qlora" and cfg.load_in_4bit and cfg.lora_r == 64 and cfg.lora_alpha == 128
     assert cfg.attn_implementation == "flash_attention_2"  # from the deprecated flash_attention: true
     assert cfg.special_tokens.eos_token == "<|eot_id|>"
@@ -41,7 +41,7 @@ def test_distill_config_reads_as_axolotl_would():
 
 
 def test_completion_config_reads_test_datasets_and_wandb():
-    cfg = load_config(SHARED_CONFIGS / "qwen25-coder-7b-qlora-completion.yml", hardware=CPU).require()
+    cfg = load_config(REAL_CONFIGS / "qwen25-coder-7b-qlora-completion.yml", hardware=CPU).require()
     assert cfg.adapter == "lora" and cfg.load_in_4bit  # LoRA on a 4-bit base: QLoRA, Axolotl-style
     assert cfg.test_datasets[0].field == "text" and cfg.test_datasets[0].ds_type == "json"
     assert cfg.max_steps == 500 and cfg.optimizer == "adamw_bnb_8bit"
@@ -49,5 +49,5 @@ def test_completion_config_reads_test_datasets_and_wandb():
 
 
 def test_nested_config_is_translated():
-    cfg = load_config(SHARED_CONFIGS / "axolotl-rs-nested.yml", hardware=CPU).require()
+    cfg = load_config(REAL_CONFIGS / "axolotl-rs-nested.yml", hardware=CPU).require()
     assert cfg.base_model == "meta-llama/Llama-2-7b-hf" and cfg.lora_r == 16 and cfg.num_epochs == 3

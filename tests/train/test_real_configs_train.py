@@ -1,4 +1,4 @@
-"""Every config in ../shared/configs/ trains 3 steps on CPU through `axo train`, with its base model and
+"""Every config in tests/fixtures/configs/ trains 3 steps on CPU through `axo train`, with its base model and
 data swapped by CLI overrides (and the 4-bit part turned off, since there is no CUDA here)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from axo.cli.main import app
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "configs"
+REAL_CONFIGS = Path(__file__).resolve().parents[1] / "fixtures" / "configs"
 COMMON = ["--max_steps", "3", "--sequence_len", "256", "--save_strategy", "no", "--logging_steps", "1"]
 CASES = {
     "llama31-8b-qlora-distill.yml": ["--adapter", "lora", "--load_in_4bit", "false", "--model_type", "AutoModelForCausalLM",
@@ -26,7 +26,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_shared_config_trains_three_steps(name, tmp_path, tiny_llama_dir, monkeypatch):
+def test_real_config_trains_three_steps(name, tmp_path, tiny_llama_dir, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with (tmp_path / "alpaca.jsonl").open("w") as handle:
         for i in range(12):
@@ -38,7 +38,7 @@ def test_shared_config_trains_three_steps(name, tmp_path, tiny_llama_dir, monkey
     overrides = [arg.format(**paths) for arg in CASES[name]]
     if name != "axolotl-rs-nested.yml":
         overrides += ["--base_model", str(tiny_llama_dir)]
-    args = ["train", str(SHARED / name), *overrides, *COMMON, "--output_dir", str(tmp_path / "out"),
+    args = ["train", str(REAL_CONFIGS / name), *overrides, *COMMON, "--output_dir", str(tmp_path / "out"),
             "--dataset_prepared_path", str(tmp_path / "prepared")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
