@@ -43,5 +43,6 @@ def test_checkpointed_layers_lists_only_wrapped_layers(tiny_llama_dir):
 
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.float32)
     assert checkpointed_layers(model) == []
-    model.gradient_checkpointing_enable()
+    # the new name where this transformers has it (5.24 deprecates gradient_checkpointing_enable)
+    (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
     assert len(checkpointed_layers(model)) == model.config.num_hidden_layers

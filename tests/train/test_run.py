@@ -113,7 +113,7 @@ def test_run_directory_explains_itself(workspace, tiny_llama_dir):
     reloaded = load_config(out / "axo_config.yml")  # a run directory's config reads back as it was
     assert reloaded.ok, "\n".join(p.render() for p in reloaded.errors)
     assert reloaded.require().model_dump() == load_config(out / "axo_config.yml").require().model_dump()
-    assert "AutoPeftModelForCausalLM" in (out / "README.md").read_text()
+    assert "PeftModel.from_pretrained(base, " in (out / "README.md").read_text()
     for file in out.rglob("*"):
         if file.is_file():
             assert b"hf_SECRET" not in file.read_bytes(), file
@@ -167,3 +167,14 @@ def test_trained_tokens_count_exactly_the_batches_trained(workspace, tiny_llama_
     (count,) = per_row
     steps = [r for r in result.metrics if "loss" in r]
     assert [r["trained_tokens"] for r in steps] == [4 * count, 8 * count]
+
+
+def test_the_engine_is_named_for_what_runs():
+    from axo.train.run import _engine_name
+
+    assert _engine_name({}, 1) == "single process"  # CPU or one GPU
+    assert _engine_name({"ddp_timeout": 7200}, 2) == "DDP"
+    assert _engine_name({"deepspeed": {"zero_optimization": {"stage": 3}}}, 1) == "DeepSpeed ZeRO-3"
+    assert _engine_name({"deepspeed": {"zero_optimization": {"stage": 2}}}, 4) == "DeepSpeed ZeRO-2"
+    assert _engine_name({"fsdp": "full_shard auto_wrap", "fsdp_config": {"version": 2}}, 2) == "FSDP2"
+    assert _engine_name({"fsdp": "full_shard auto_wrap", "fsdp_config": {"version": 1}}, 8) == "FSDP1"

@@ -58,6 +58,9 @@ def _root(
 
 def main() -> None:
     """Entry point: run the CLI; user mistakes end in a message and exit 1, never a traceback."""
+    from axo.train.upstream_warnings import silence_upstream_deprecations
+
+    silence_upstream_deprecations()  # every command that builds a peft model would print them
     try:
         app(standalone_mode=True)
     except ConfigError as exc:

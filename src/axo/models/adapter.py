@@ -68,7 +68,9 @@ def _prepare_quantized_in_place(cfg: AxoConfig, model: PreTrainedModel) -> None:
         kwargs = dict(cfg.gradient_checkpointing_kwargs or {})
         if kwargs.get("use_reentrant", True):
             model.enable_input_require_grads()  # reentrant checkpoints need an input that requires grad
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        # transformers 5.24 renamed it (the old name warns); 5.17, on the GPU machines, has only the old one
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        enable(kwargs)
 
 
 def apply_adapter(cfg: AxoConfig, model: PreTrainedModel, *, embeddings_resized: bool = False) -> PreTrainedModel:

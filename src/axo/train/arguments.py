@@ -50,6 +50,30 @@ def _scheduler(cfg: AxoConfig) -> tuple[str, dict[str, Any]]:
     return name, kwargs
 
 
+def _checkpoint_prefix() -> str:
+    """The name transformers' TrainingArguments give activation checkpointing: `activation_checkpointing` in
+    newer transformers (5.24 warns that `gradient_checkpointing` goes in v6), `gradient_checkpointing` in
+    older ones (5.17 has only that). Told by the dataclass's fields, not by a version number."""
+    from dataclasses import fields
+
+    from transformers import TrainingArguments
+
+    names = {field.name for field in fields(TrainingArguments)}
+    return "activation" if "activation_checkpointing" in names else "gradient"
+
+
+def _checkpointing(cfg: AxoConfig) -> dict[str, Any]:
+    """`gradient_checkpointing(_kwargs)` from the config, under the names the installed transformers reads."""
+    prefix = _checkpoint_prefix()
+    return {f"{prefix}_checkpointing": bool(cfg.gradient_checkpointing),
+            f"{prefix}_checkpointing_kwargs": cfg.gradient_checkpointing_kwargs}
+
+
+def checkpointing_enabled(args: TrainingArguments) -> bool:
+    """Whether the Trainer turns activation checkpointing on, read under the installed transformers' name."""
+    return bool(getattr(args, f"{_checkpoint_prefix()}_checkpointing"))
+
+
 def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware: Hardware,
                        packing: PackingPlan | None = None, *, world_size: int = 1,
                        engine: dict[str, Any] | None = None) -> TrainingArguments:
@@ -121,8 +145,7 @@ def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware
         bf16=bool(cfg.bf16),
         fp16=bool(cfg.fp16),
         tf32=bool(cfg.tf32) if hardware.tf32_supported else None,
-        gradient_checkpointing=bool(cfg.gradient_checkpointing),
-        gradient_checkpointing_kwargs=cfg.gradient_checkpointing_kwargs,
+        **_checkpointing(cfg),
         logging_steps=cfg.logging_steps or max(min(int(0.005 * steps), 10), 1),
         eval_strategy=eval_strategy,
         eval_steps=cfg.eval_steps if eval_strategy == "steps" else None,

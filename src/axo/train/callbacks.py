@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,47 @@ def _memory_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _log_ticks(low: float, high: float, count: int = 7) -> list[float]:
+    """About `count` tick values evenly spaced on a log axis from `low` to `high`, each rounded to the fewest
+    significant digits that keep them apart (1.2, 1.6, 2.1, ... rather than 1.2345)."""
+    import numpy as np
+
+    spaced = np.geomspace(low, high, count)
+    for digits in range(1, 6):
+        ticks = sorted({float(f"{value:.{digits}g}") for value in spaced})
+        if len(ticks) == count:
+            break
+    return ticks
+
+
+def _draw(axes: Any, train: list[tuple[int, float]], evaluation: list[tuple[int, float]], log: bool) -> None:
+    """Train loss as a line and eval loss as marked points on `axes`; with `log`, a log y axis labelled with
+    plain numbers when the loss spans more than a factor of 2 (a narrower span reads as well on a linear
+    axis, with rounder ticks; a loss that is not positive has no log)."""
+    from matplotlib.ticker import NullLocator
+
+    if train:
+        axes.plot(*zip(*train), color="C0", label="train loss")
+    if evaluation:
+        axes.plot(*zip(*evaluation), color="C1", marker="o", label="eval loss")
+    values = [loss for _, loss in train + evaluation if math.isfinite(loss)]
+    if log and values and 0 < 2 * min(values) < max(values):
+        axes.set_yscale("log")
+        axes.yaxis.set_minor_locator(NullLocator())  # its own minor ticks would read 2x10^0, 3x10^0, ...
+        ticks = _log_ticks(min(values), max(values))
+        axes.set_yticks(ticks, labels=[f"{tick:g}" for tick in ticks])
+    axes.set_xlabel("step")
+    axes.grid(alpha=0.3)
+
+
 def plot_losses(records: list[dict[str, Any]], path: Path) -> None:
-    """Train and eval loss against step, written atomically to `path` (PNG)."""
+    """Train and eval loss against step, written atomically to `path` (PNG), in two panels.
+
+    Left, the whole run on a log y axis (see `_draw`): the first steps' steep fall and the slower progress
+    after it are both readable (on a linear axis, a fine-tune falling from ~6.5 squeezes everything after
+    the first steps into the bottom tenth). Right, the second half of the run on a linear axis scaled to it
+    alone, where a plateau, noise or eval loss turning up can be read to the second decimal.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -29,15 +69,15 @@ def plot_losses(records: list[dict[str, Any]], path: Path) -> None:
 
     train = [(r["step"], r["loss"]) for r in records if "loss" in r]
     evaluation = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
-    figure, axes = plt.subplots(figsize=(7, 4), dpi=100)
-    if train:
-        axes.plot(*zip(*train), label="train loss")
-    if evaluation:
-        axes.plot(*zip(*evaluation), marker="o", label="eval loss")
-    axes.set_xlabel("step")
-    axes.set_ylabel("loss")
-    axes.grid(alpha=0.3)
-    axes.legend()
+    figure, (whole, later) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    _draw(whole, train, evaluation, log=True)
+    whole.set_title("whole run" + (" (log scale)" if whole.get_yscale() == "log" else ""))
+    whole.set_ylabel("loss")
+    middle = max((step for step, _ in train + evaluation), default=0) // 2
+    _draw(later, [p for p in train if p[0] >= middle], [p for p in evaluation if p[0] >= middle], log=False)
+    later.set_title(f"second half, from step {middle}")
+    if train or evaluation:
+        whole.legend()
     figure.tight_layout()
     temporary = path.with_suffix(".tmp.png")
     figure.savefig(temporary)
@@ -46,45 +86,61 @@ def plot_losses(records: list[dict[str, Any]], path: Path) -> None:
 
 
 class RunRecorder(TrainerCallback):
-    """Writes every log to `metrics.jsonl` (with tokens/s and memory) and redraws `loss.png` at each
-    evaluation and at the end."""
+    """Writes every log to `metrics.jsonl` and redraws `loss.png` at each evaluation and at the end.
+
+    Each record adds the step, the token counts so far, peak memory and the seconds since training began.
+    Rates (`tokens_per_s`: input tokens, `trained_tokens_per_s`: tokens with a loss) appear only where
+    tokens were trained:
+    - a training log (it has `loss`): the rate since the previous training log, evaluation time excluded;
+    - the Trainer's closing summary (it has `train_loss`, the mean over the run): the average over the whole
+      training of this call, evaluations and checkpoint saves included (what the run as a whole achieved);
+    - an evaluation record has none (it trains no tokens; its own `eval_samples_per_second` says how fast
+      evaluation ran).
+    """
 
     def __init__(self, output_dir: Path):
         self.output_dir = output_dir
         self.trainer: Any = None  # set once the trainer exists; it counts the trained tokens
         self.records: list[dict[str, Any]] = []
         self.started = time.perf_counter()
-        self._last = (self.started, 0, 0)
+        self._first = self._last = (self.started, 0, 0)  # (time, tokens seen, trained tokens)
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             (self.output_dir / "metrics.jsonl").write_text("")
         self.started = time.perf_counter()
-        self._last = (self.started, state.num_input_tokens_seen, self._trained())
+        # A resumed run starts from the checkpoint's token count: rates count this call's tokens only.
+        self._first = self._last = (self.started, state.num_input_tokens_seen, self._trained())
 
     def _trained(self) -> int:
         """All processes' trained tokens: every process must call it at the same point (a collective)."""
         return self.trainer.trained_tokens if self.trainer is not None else 0
 
+    def _rates(self, logs: dict[str, Any], now: float, seen: int, trained: int) -> dict[str, float]:
+        """Token rates for a log record (see the class docstring), and the mark the next training log counts
+        from: every training log or evaluation moves it, so evaluation time never dilutes a training rate."""
+        since = self._last if "loss" in logs else self._first if "train_loss" in logs else None
+        if "loss" in logs or "eval_loss" in logs:
+            self._last = (now, seen, trained)
+        if since is None:
+            return {}
+        then, seen_before, trained_before = since
+        elapsed = max(now - then, 1e-9)
+        return {"tokens_per_s": (seen - seen_before) / elapsed,
+                "trained_tokens_per_s": (trained - trained_before) / elapsed}
+
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs:
             return
         trained = self._trained()  # on every process: with several it sums across them
+        now, seen = time.perf_counter(), int(state.num_input_tokens_seen)
+        rates = self._rates(logs, now, seen, trained)
         if not state.is_world_process_zero:
-            if "loss" in logs or "eval_loss" in logs:
-                self._last = (time.perf_counter(), state.num_input_tokens_seen, trained)
             return
-        now = time.perf_counter()
-        then, seen_before, trained_before = self._last
-        elapsed = max(now - then, 1e-9)
-        record = {"step": state.global_step, "epoch": state.epoch, **logs,
-                  "tokens_seen": int(state.num_input_tokens_seen), "trained_tokens": trained,
-                  "tokens_per_s": (state.num_input_tokens_seen - seen_before) / elapsed,
-                  "trained_tokens_per_s": (trained - trained_before) / elapsed,
-                  "memory_mib": round(_memory_mib(), 1), "elapsed_s": round(now - self.started, 3)}
-        if "loss" in logs or "eval_loss" in logs:
-            self._last = (now, state.num_input_tokens_seen, trained)
+        record = {"step": state.global_step, "epoch": state.epoch, **logs, "tokens_seen": seen,
+                  "trained_tokens": trained, **rates, "memory_mib": round(_memory_mib(), 1),
+                  "elapsed_s": round(now - self.started, 3)}
         self.records.append(record)
         with (self.output_dir / "metrics.jsonl").open("a") as handle:
             handle.write(json.dumps(record) + "\n")

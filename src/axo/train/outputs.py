@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shlex
 import subprocess
 from datetime import datetime, timezone
 from importlib import metadata
@@ -62,24 +63,55 @@ def write_provenance(output_dir: Path, payload: dict[str, Any]) -> None:
     (output_dir / "provenance.json").write_text(json.dumps(record, indent=2, default=str))
 
 
+def _call(function: str, source: str, options: dict[str, Any]) -> str:
+    """`function('source', key=value, ...)` as Python source, leaving out options that are off."""
+    return f"{function}({', '.join([repr(source)] + [f'{k}={v!r}' for k, v in options.items() if v])})"
+
+
+def _load_code(cfg: AxoConfig, output_dir: Path, base_model_path: str | None, embeddings_resized: bool) -> list[str]:
+    """Python that loads the trained model and its tokenizer from any working directory on this machine.
+
+    The run directory and a local base (`base_model_path`, as the run resolved it) are written as absolute
+    paths; a hub base keeps its id and revision. An adapter is attached to its base with peft's
+    `PeftModel.from_pretrained`, the base loaded as training loaded it: a GGUF file through its folder and
+    `gguf_file=` (transformers cannot open the file's own path), a classifier with its `num_labels`, the
+    embeddings grown to the tokenizer when the run added tokens (the adapter holds their rows).
+    """
+    from axo.models.loader import model_source_kwargs
+
+    run = str(output_dir.resolve())
+    model_class = ("AutoModelForSequenceClassification" if cfg.num_labels is not None
+                   else cfg.model_type or "AutoModelForCausalLM")
+    head = [f"from transformers import AutoTokenizer, {model_class}", "",
+            f"tokenizer = AutoTokenizer.from_pretrained({run!r})"]
+    if not cfg.adapter:
+        return head + ["model = " + _call(f"{model_class}.from_pretrained", run,
+                                          {"trust_remote_code": cfg.trust_remote_code})]
+    source, options = model_source_kwargs(cfg.model_copy(update={"base_model": base_model_path or cfg.base_model}))
+    lines = ["from peft import PeftModel", *head,
+             "base = " + _call(f"{model_class}.from_pretrained", source, {**options, "num_labels": cfg.num_labels})]
+    if embeddings_resized:
+        lines.append("base.resize_token_embeddings(len(tokenizer))  # the run added tokens")
+    return lines + [f"model = PeftModel.from_pretrained(base, {run!r})"]
+
+
 def write_model_card(cfg: AxoConfig, output_dir: Path, summary: dict[str, Any]) -> None:
+    """README.md in the run directory: what was trained, the final numbers, code that loads it (`_load_code`,
+    from the summary's `base_model_path` and `embeddings_resized`) and the resolved config."""
     config_text = yaml.safe_dump(resolved_config_dict(cfg), sort_keys=False)
     kind = f"{cfg.adapter.upper()} adapter" if cfg.adapter else "full fine-tune"
+    code = _load_code(cfg, output_dir, summary.get("base_model_path"), bool(summary.get("embeddings_resized")))
     lines = [
         "---", f"base_model: {cfg.base_model}", "library_name: " + ("peft" if cfg.adapter else "transformers"),
         "tags: [axo, fine-tuned]", "---", "", f"# {Path(cfg.output_dir).name}", "",
         f"A {kind} of `{cfg.base_model}`, trained with axo {__version__}.", "",
         f"- steps: {summary.get('steps')}", f"- final train loss: {summary.get('train_loss')}",
-        f"- final eval loss: {summary.get('eval_loss')}", f"- trained tokens: {summary.get('trained_tokens')}", "",
-        "## Load it", "",
+        f"- final eval loss: {summary.get('eval_loss')}", f"- trained tokens: {summary.get('trained_tokens')}",
+        f"- engine: {summary.get('engine')}", "",
+        "## Load it", "", "```python", *code, "```", "",
+        f"or generate with axo: `axo inference {shlex.quote(str(output_dir.resolve()))}`.", "",
+        "## Training config (secrets redacted)", "", "```yaml", config_text.rstrip(), "```", "",
     ]
-    if cfg.adapter:
-        lines += ["```python", "from peft import AutoPeftModelForCausalLM",
-                  f"model = AutoPeftModelForCausalLM.from_pretrained({str(output_dir)!r})", "```"]
-    else:
-        lines += ["```python", "from transformers import AutoModelForCausalLM",
-                  f"model = AutoModelForCausalLM.from_pretrained({str(output_dir)!r})", "```"]
-    lines += ["", "## Training config (secrets redacted)", "", "```yaml", config_text.rstrip(), "```", ""]
     (output_dir / "README.md").write_text("\n".join(lines))
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from axo.train.arguments import checkpointing_enabled
+
 
 def checkpointed_layers(model: Any) -> list[Any]:
     """The model's decoder layers that gradient checkpointing wraps, in stack order."""
@@ -27,7 +29,7 @@ class KeepTopLayers(TrainerCallback):
         self.kept = 0
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        if not args.gradient_checkpointing or model is None or self.count == 0:
+        if not checkpointing_enabled(args) or model is None or self.count == 0:
             return
         layers = checkpointed_layers(model)
         for layer in layers[len(layers) - min(self.count, len(layers)):]:
