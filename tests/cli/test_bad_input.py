@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 BASE = "learning_rate: 2e-4\ndatasets:\n  - path: data.jsonl\n    type: alpaca\n"
 ALPACA = ({"instruction": "Give a tip.", "input": "", "output": "Drink water."},) * 4
+CLOSED = "http://127.0.0.1:9"  # a Hub endpoint nothing answers: no test reaches outside this machine
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,20 @@ class Case:
     expect: tuple[str, ...] = ()
     data: object = ALPACA  # rows for data.jsonl, or raw text
     setup: Callable[[Path, Path], None] | None = None
+    # Environment for the command. Such a case runs `python -m axo` in a subprocess (huggingface_hub reads its
+    # HF_* variables once, when imported), with an empty Hugging Face cache and, unless `env` names another, the
+    # CLOSED Hub endpoint.
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Ran:
+    """A subprocess's outcome, with the fields of typer's test Result that the checks read."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    exception: BaseException | None = None
 
 
 def _raw(text: str):
@@ -168,6 +183,16 @@ CASES = [
          "NOBASEbase_model: pickle-model\n" + BASE, (), ("load_pickle_weights",), ALPACA, _pickle_model),
     Case("bad-model-type", "a model_type that is not a transformers class", "train", BASE + "model_type: NoSuchModel\n",
          (), ("model_type",)),
+    Case("hub-offline", "a Hub model id with HF_HUB_OFFLINE set and no copy in the local cache", "preprocess",
+         "NOBASEbase_model: tiny-org/not-cached\n" + BASE, (),
+         ("'tiny-org/not-cached'", "HF_HUB_OFFLINE is set", "Point `base_model` at a local"),
+         env=(("HF_HUB_OFFLINE", "1"),)),
+    Case("hub-unreachable", "a Hub model id when the Hub cannot be reached and nothing is cached", "train",
+         "NOBASEbase_model: tiny-org/not-cached\n" + BASE, (),
+         ("'tiny-org/not-cached'", "cannot be reached", "a cached copy is used"), env=(("HF_ENDPOINT", CLOSED),)),
+    Case("hub-dataset-unreachable", "a Hub dataset id when the Hub cannot be reached and nothing is cached",
+         "preprocess", BASE.replace("data.jsonl", "tiny-org/not-cached"), (),
+         ("path", "'tiny-org/not-cached'", "cannot be reached", "axo preprocess"), env=(("HF_ENDPOINT", CLOSED),)),
     # ---- CLI ----
     Case("stray-argument", "a stray argument after the config", "validate", BASE, ("stray",), ("not an option",)),
     Case("negative-index", "an override with a negative list index", "validate", BASE, ("--datasets.-1.path", "x"),
@@ -225,7 +250,19 @@ def run_case(case: Case, folder: Path, model: Path):
     from axo.cli.main import app
 
     args = _prepare(case, folder, model)
+    if case.env:
+        return _run_process(args, folder, dict(case.env))
     return CliRunner().invoke(app, args)
+
+
+def _run_process(args: list[str], folder: Path, env: dict[str, str]) -> Ran:
+    import os
+    import subprocess
+
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_"))}
+    done = subprocess.run([sys.executable, "-m", "axo", *args], capture_output=True, text=True, cwd=folder, timeout=300,
+                          env={**inherited, "HF_HOME": str(folder / "hf"), "HF_ENDPOINT": CLOSED, **env})
+    return Ran(done.returncode, done.stdout, done.stderr)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -248,6 +285,22 @@ def test_there_are_at_least_forty_and_the_doc_lists_them():
     assert not missing, f"run `python tests/cli/test_bad_input.py --write-doc docs/ERRORS.md`; missing {missing}"
 
 
+def _error_lines(output: str) -> list[str]:
+    """The lines about errors, each with its `fix:` line; warnings (e.g. what the generating machine cannot run)
+    are left out, so the table reads the same whatever machine writes it."""
+    kept: list[str] = []
+    about_error = False
+    for line in (text.strip() for text in output.splitlines()):
+        if line.startswith("fix:"):
+            if about_error:
+                kept.append(line)
+            continue
+        about_error = "error" in line or "did you mean" in line
+        if about_error:
+            kept.append(line)
+    return kept
+
+
 def _write_doc(target: Path) -> None:
     import os
     import tempfile
@@ -264,8 +317,7 @@ def _write_doc(target: Path) -> None:
         folder.mkdir()
         os.chdir(folder)
         result = run_case(case, folder, model)
-        lines = [line.strip() for line in (result.stderr + result.stdout).splitlines()
-                 if "error" in line or "fix:" in line or "did you mean" in line]
+        lines = _error_lines(result.stderr + result.stdout)
         shown = " ".join(lines)[:400].replace("|", "\\|") or (result.stderr + result.stdout).strip()[:300]
         rows.append(f"| `{case.id}` | {case.mistake} | `axo {case.command}` | {shown} |")
     header = ("# Errors: what a mistake looks like\n\nGenerated from `tests/cli/test_bad_input.py` (the same table the "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -24,15 +25,24 @@ def train(
 ) -> None:
     """Fine-tune (full, LoRA or QLoRA) as CONFIG says and write the adapter or model, tokenizer, resolved
     config, metrics.jsonl, loss.png, provenance.json and a model card into `output_dir`."""
-    from axo.train.distributed import Processes, end_processes
+    from axo.models import hub
     from axo.train.launch import under_launcher
+
+    err = Console(stderr=True, quiet=os.environ.get("RANK", "0") != "0")  # one copy of every message, from rank 0
+    try:
+        cfg = load_for_run(config, list(ctx.args), strict, err)
+        # Before importing the trainer (seconds of torch/transformers imports): an offline machine without
+        # the model in its cache hears so at once (preflight checks again for API callers).
+        hub.require(hub.training_refs(cfg))
+    except ConfigError as exc:
+        print_errors(err, exc.problems)
+        raise typer.Exit(1) from None
+    from axo.train.distributed import Processes, end_processes
     from axo.train.run import TrainingInterrupted
     from axo.train.run import train as run_training
 
     processes = Processes.from_env()
-    err = Console(stderr=True, quiet=not processes.is_main)  # one copy of every message, from rank 0
     try:
-        cfg = load_for_run(config, list(ctx.args), strict, err)
         if not under_launcher():
             _launch_if_several(config, num_gpus, ctx, strict, resume, err)
         succeeded = False

@@ -13,7 +13,7 @@ from typing import Any
 
 from axo.config.hardware import Hardware
 from axo.config.problems import Kind, Severity
-from axo.config.rules import Finding
+from axo.config.rules import Finding, check_machine
 from axo.config.schema import AxoConfig, DatasetConfig
 
 DEFAULT_DATASET_PREPARED_PATH = "last_run_prepared"  # Axolotl's name, so existing caches line up
@@ -97,9 +97,11 @@ def _dataset(entry: DatasetConfig, cfg: AxoConfig) -> DatasetConfig:
 
 
 def derive_values(cfg: AxoConfig, hardware: Hardware) -> tuple[AxoConfig, list[Finding]]:
-    """Return `cfg` with every derived value filled in, and a note for each non-obvious one."""
+    """Return `cfg` with every derived value filled in for `hardware`, and a finding for each non-obvious one
+    and for each setting `hardware` cannot run as written (rules.py `check_machine`; checked here, where the
+    hardware is known, on the values as written)."""
     out: dict[str, Any] = {}
-    notes: list[Finding] = []
+    notes: list[Finding] = check_machine(cfg, hardware)
     _batch(cfg, out, notes)
     _precision(cfg, hardware, out, notes)
     _per_epoch(cfg, out, notes)

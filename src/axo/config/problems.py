@@ -31,6 +31,7 @@ class Kind(str, Enum):
     DEPRECATED = "deprecated"  # an old spelling, translated to the current one
     MISSING_RESOURCE = "missing-resource"  # a path or model that is not on this machine
     DERIVED = "derived"  # a value axo computed from other values
+    HARDWARE = "hardware"  # a setting this machine cannot run as written (e.g. 4-bit loading without a CUDA GPU)
 
 
 @dataclass(frozen=True)

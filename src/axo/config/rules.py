@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from axo.config.hardware import Hardware
 from axo.config.problems import Kind, Severity
 from axo.config.schema import AxoConfig
 
@@ -168,3 +169,56 @@ RULES: tuple[Callable[[AxoConfig, set[str]], list[Finding]], ...] = (_conflicts,
 def check_rules(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
     """Every cross-key finding for `cfg`; `user_set` are the top-level keys the user wrote."""
     return [finding for rule in RULES for finding in rule(cfg, user_set)]
+
+
+# The optimizers train/arguments.py refuses without CUDA (bitsandbytes kernels); tests/config keeps the two equal.
+BNB_OPTIMIZERS = frozenset({"adamw_bnb_8bit", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "ademamix_8bit",
+                            "paged_ademamix_8bit", "paged_ademamix_32bit", "rmsprop_bnb", "rmsprop_bnb_8bit",
+                            "rmsprop_bnb_32bit", "lion_8bit", "lion_32bit", "paged_lion_8bit", "paged_lion_32bit"})
+_CUDA_ATTENTION = ("flash_attention_2", "flash_attention_3", "varlen")
+
+
+def check_machine(cfg: AxoConfig, hardware: Hardware) -> list[Finding]:
+    """A warning for each setting `hardware` cannot run as written, naming the machine and what `axo train`
+    does with it there (refuses it, runs something else, ignores it), so `axo validate` and `axo train` agree.
+
+    `cfg` is read before `auto` values are resolved: only what the config asks for explicitly is reported
+    (`bf16: auto` picks what the machine can do). Each case mirrors the code that acts on it:
+    models/loader.py `quantization_config` and `choose_attention`, train/arguments.py (bitsandbytes
+    optimizers, tf32), models/kernels.py (Liger).
+    """
+    found: list[Finding] = []
+    machine = f"this machine has {hardware.describe()}"
+
+    def warn(key: str, needs: str, outcome: str, hint: str) -> None:
+        found.append(Finding(key, f"{needs}; {machine} — `axo train` {outcome}.", hint, Severity.WARNING,
+                             Kind.HARDWARE))
+
+    if not hardware.tf32_supported and cfg.tf32 is True:
+        warn("tf32", "TF32 matmuls need an Ampere or newer CUDA GPU", "will ignore it here", "Use `tf32: auto`.")
+    if hardware.has_cuda:
+        return found
+    for bits in (4, 8):
+        if getattr(cfg, f"load_in_{bits}bit"):
+            warn(f"load_in_{bits}bit", f"{bits}-bit loading (bitsandbytes) needs a CUDA GPU", "will refuse it here",
+                 f"Run on a GPU, or set `load_in_{bits}bit: false` (with `adapter: lora`) to train LoRA on the "
+                 "unquantized base here.")
+    if cfg.optimizer in BNB_OPTIMIZERS:
+        warn("optimizer", f"`{cfg.optimizer}` is a bitsandbytes optimizer, which needs a CUDA GPU",
+             "will refuse it here", "Use `optimizer: adamw_torch` to train here.")
+    if cfg.bf16 is True:
+        warn("bf16", "bfloat16 training is meant for a GPU", "will train in bfloat16 on the CPU here, many times "
+             "slower than float32 on CPUs without bfloat16 instructions",
+             "Use `bf16: auto` (float32 here, bfloat16 on a GPU that supports it).")
+    if cfg.fp16:
+        warn("fp16", "float16 training is meant for a GPU", "will train in float16 on the CPU here, many times "
+             "slower than float32", "Remove `fp16: true` to train in float32 here.")
+    if cfg.attn_implementation in _CUDA_ATTENTION:
+        warn("attn_implementation", f"`{cfg.attn_implementation}` attention needs a CUDA GPU",
+             "will run attention as SDPA here", "Nothing to change for a GPU run; `attn_implementation: sdpa` says "
+             "what runs here.")
+    liger = [key for key in type(cfg).model_fields if key.startswith("liger_") and getattr(cfg, key) is True]
+    if liger:
+        warn(liger[0], "the Liger kernels are Triton kernels for CUDA GPUs", "cannot apply them here",
+             "Remove the liger_* keys to train here.")
+    return found

@@ -191,7 +191,7 @@ def read_rows(entry: DatasetConfig, config_dir: Path | None = None) -> Rows:
     local = resolve_local_path(entry.path, config_dir)
     if local is None:
         if looks_like_hub_id(entry.path):
-            rows = _read_hub(entry)
+            rows = _read_hub(entry, config_dir)
         else:
             raise data_error("not found.", origin=entry.path, key="path",
                              hint="Fix the path (relative paths start from the working directory or the config's folder).")
@@ -220,13 +220,17 @@ def _read_local(path: Path, entry: DatasetConfig) -> Rows:
     return Rows(str(path), all_rows, all_lines, all_files)
 
 
-def _read_hub(entry: DatasetConfig) -> Rows:
-    """A hub dataset through `datasets` (needs network access or a local HF cache)."""
+def _read_hub(entry: DatasetConfig, config_dir: Path | None) -> Rows:
+    """A hub dataset through `datasets`: from its local cache when it has one (no Hub request), else from the
+    Hub — refused at once when the Hub cannot be asked (models/hub.py), not after ~25 s of retries."""
     try:
         import datasets
     except ImportError:  # pragma: no cover - datasets is a core dependency
         raise data_error("reading hub datasets needs the `datasets` package.", origin=entry.path,
                          hint="pip install datasets") from None
+    from axo.models import hub
+
+    hub.require([hub.dataset_ref(entry, "path", config_dir)])  # refuses at once what cannot be loaded
     try:
         dataset = datasets.load_dataset(entry.path, name=entry.name, split=entry.split, data_files=entry.data_files,
                                         revision=entry.revision, trust_remote_code=entry.trust_remote_code)

@@ -9,20 +9,33 @@ from axo.infer.run_dir import Run
 
 def load_for_inference(run: Run, *, base_only: bool = False, device: str | None = None) -> tuple[Any, Any]:
     """(model, tokenizer) in eval mode. The tokenizer comes from the run directory when it has one (it
-    carries the training's special tokens and chat template)."""
+    carries the training's special tokens and chat template).
+
+    Raises:
+        ConfigError: before anything loads, when the base model is a Hub id that is neither in the local
+            Hugging Face cache nor loadable (offline mode, or the Hub does not answer); see models/hub.py.
+    """
+    from axo.models import hub
+
+    cfg = run.cfg.model_copy(update={"base_model": run.base_model, "load_in_4bit": False, "load_in_8bit": False,
+                                     "sample_packing": False, "tokenizer_config": None, "base_model_config": None})
+    has_tokenizer = (run.output_dir / "tokenizer_config.json").is_file()
+    full_model = not base_only and not run.is_adapter and (run.output_dir / "config.json").is_file()
+    needed = [] if full_model else [hub.model_ref(cfg)]
+    if base_only or not has_tokenizer:
+        needed.append(hub.tokenizer_ref(cfg))
+    hub.require(needed)  # before torch's import: an offline mistake is told at once
+
     import torch
     from transformers import AutoTokenizer
 
     from axo.models.loader import load_model
     from axo.models.tokenizer import load_tokenizer
 
-    cfg = run.cfg.model_copy(update={"base_model": run.base_model, "load_in_4bit": False, "load_in_8bit": False,
-                                     "sample_packing": False, "tokenizer_config": None, "base_model_config": None})
-    has_tokenizer = (run.output_dir / "tokenizer_config.json").is_file()
     tokenizer = AutoTokenizer.from_pretrained(run.output_dir) if has_tokenizer and not base_only else load_tokenizer(cfg)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    if not base_only and not run.is_adapter and (run.output_dir / "config.json").is_file():
+    if full_model:
         model, _ = load_model(cfg.model_copy(update={"base_model": str(run.output_dir)}), tokenizer)  # full fine-tune
     else:
         model, _ = load_model(cfg, tokenizer)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from axo.config.hardware import Hardware, detect_hardware
 from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.config.schema import AxoConfig
+from axo.models import hub
 
 if TYPE_CHECKING:
     import torch
@@ -133,20 +134,24 @@ def _model_class(cfg: AxoConfig):
 
 
 def load_model_config(cfg: AxoConfig) -> Any:
-    """The base model's transformers config (`base_model_config` when given).
+    """The base model's transformers config (`base_model_config` when given); a Hub id is read from the local
+    Hugging Face cache when it is there (models/hub.py).
 
     Raises:
-        ConfigError: when no config can be read from there.
+        ConfigError: when no config can be read from there, or it is a Hub id neither cached nor reachable.
     """
     from transformers import AutoConfig
 
     source, kwargs = model_source_kwargs(cfg)
     config_source = source if cfg.base_model_config in (None, cfg.base_model) else cfg.base_model_config
+    ref = hub.model_config_ref(cfg)
+    hub.require([ref])
     try:
         return AutoConfig.from_pretrained(config_source, **kwargs)
     except (OSError, ValueError) as exc:
         raise _error("base_model", f"cannot load a model config from {cfg.base_model!r}: {str(exc).splitlines()[0]}",
-                     "Point `base_model` at a Hugging Face model folder, a .gguf file, or a reachable hub id.") from None
+                     "Point `base_model` at a Hugging Face model folder, a .gguf file, or a reachable hub id."
+                     + hub.cache_hint(ref)) from None
 
 
 def load_model(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
@@ -154,14 +159,19 @@ def load_model(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
     """The base model, in the training dtype, quantized if asked, with embeddings sized to the tokenizer,
     and whether the embeddings had to grow (new tokens).
 
+    A Hub id is read from the local Hugging Face cache when it is there (models/hub.py).
+
     Raises:
-        ConfigError: for a model that cannot be found or loaded, or quantization this machine cannot run.
+        ConfigError: for a model that cannot be found or loaded (a Hub id neither cached nor reachable: at
+            once, without retries), or quantization this machine cannot run.
     """
     from transformers.integrations import is_deepspeed_zero3_enabled
 
     hardware = hardware or detect_hardware()
     dtype = training_dtype(cfg)
     source, kwargs = model_source_kwargs(cfg)
+    ref = hub.model_ref(cfg)
+    hub.require([ref])
     config = load_model_config(cfg)
     for key, value in (cfg.overrides_of_model_config or {}).items():
         setattr(config, key, value)
@@ -188,7 +198,8 @@ def load_model(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
                          "code when loaded.", "Convert them to safetensors, or set `load_pickle_weights: true` if you "
                          "trust the files.") from None
         raise _error("base_model", f"cannot load the model {cfg.base_model!r}: {str(exc).splitlines()[0]}",
-                     "Check the path or hub id, and that the weights are safetensors or GGUF.") from None
+                     "Check the path or hub id, and that the weights are safetensors or GGUF."
+                     + hub.cache_hint(ref)) from None
     if "gguf_file" in kwargs:
         _forget_gguf_quantization(model)
     if model.config.pad_token_id is None and tokenizer.pad_token_id is not None:

@@ -21,11 +21,15 @@ def load_tokenizer(cfg: AxoConfig) -> PreTrainedTokenizerBase:
     Applies `special_tokens` and `tokens` (added to the vocabulary when missing) and, as Axolotl does,
     uses the EOS token for padding when the tokenizer has no pad token.
 
+    A Hub id is read from the local Hugging Face cache when it is there (models/hub.py).
+
     Raises:
-        ConfigError: when the tokenizer cannot be found or loaded.
+        ConfigError: when the tokenizer cannot be found or loaded, or is a Hub id that is neither cached nor
+            reachable (at once, without retries).
     """
     import transformers
 
+    from axo.models import hub
     from axo.models.loader import model_source_kwargs
 
     source = cfg.tokenizer_config or cfg.base_model
@@ -33,6 +37,8 @@ def load_tokenizer(cfg: AxoConfig) -> PreTrainedTokenizerBase:
     if source == cfg.base_model:  # the model's own tokenizer: same place, same GGUF file or revision
         source, location = model_source_kwargs(cfg)
         kwargs.update(location)
+    ref = hub.tokenizer_ref(cfg)
+    hub.require([ref])
     if cfg.tokenizer_legacy is not None:
         kwargs["legacy"] = cfg.tokenizer_legacy
     tokenizer_class = getattr(transformers, cfg.tokenizer_type or "AutoTokenizer", None)
@@ -45,7 +51,7 @@ def load_tokenizer(cfg: AxoConfig) -> PreTrainedTokenizerBase:
         raise _error("tokenizer_config" if cfg.tokenizer_config != cfg.base_model else "base_model",
                      f"cannot load a tokenizer from {source!r}: {str(exc).splitlines()[0]}",
                      "Point `base_model` (or `tokenizer_config`) at a model folder with tokenizer files, "
-                     "or a hub id reachable from this machine.") from None
+                     "or a hub id reachable from this machine." + hub.cache_hint(ref)) from None
     if cfg.special_tokens is not None:
         special = cfg.special_tokens.model_dump(exclude_none=True)
         extra = special.pop("additional_special_tokens", None)

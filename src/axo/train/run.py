@@ -39,6 +39,7 @@ from axo.train.outputs import now_iso, write_config, write_model_card, write_pro
 from axo.train.recompute import KeepTopLayers
 from axo.train.trackers import tracker_env
 from axo.train.trainer import AxoTrainer
+from axo.train.upstream_warnings import silence_upstream_deprecations
 
 
 def _local_path(value: str, config_dir: Path | None) -> str | None:
@@ -63,23 +64,32 @@ def _silent(*_: Any) -> None:
     """`print` for the processes other than rank 0."""
 
 
-def _engine_name(engine: dict[str, Any]) -> str:
+def _engine_name(engine: dict[str, Any], world_size: int) -> str:
+    """The engine that trains, as the log, provenance and model card name it: "DeepSpeed ZeRO-N" or
+    "FSDP1"/"FSDP2" when the config asks for one (DeepSpeed runs even in one process; transformers refuses
+    FSDP there), else "DDP" for several processes and "single process" for one (CPU or one GPU)."""
     if "deepspeed" in engine:
         return f"DeepSpeed ZeRO-{zero_stage(engine['deepspeed'])}"
     if "fsdp" in engine:
         return f"FSDP{engine['fsdp_config']['version']}"
-    return "DDP"
+    return "DDP" if world_size > 1 else "single process"
 
 
 def preflight(cfg: AxoConfig, hardware: Hardware, config_dir: Path | None = None) -> None:
     """Checks that need no data and no model, run first so a doomed run fails in a second, not after
     tokenizing: 4/8-bit and 8-bit optimizers need CUDA + bitsandbytes, trackers need their packages, a
-    DeepSpeed config must exist and DeepSpeed be installed."""
+    DeepSpeed config must exist and DeepSpeed be installed, and each Hub id the run loads (model, tokenizer,
+    adapter) must be in the local Hugging Face cache or the Hub must answer (models/hub.py; one short probe,
+    instead of ~50 s of retries offline). Hub datasets are checked when read: a prepared-data cache can make
+    them unnecessary."""
     import torch
+
+    from axo.models import hub
 
     quantization_config(cfg, hardware, torch.float32)
     engine_arguments(cfg, config_dir, None)
     training_arguments(cfg, 1, False, hardware)
+    hub.require(hub.training_refs(cfg))
 
 
 def _out_of_memory(cfg: AxoConfig, exc: BaseException) -> ConfigError:
@@ -125,6 +135,7 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     from transformers import set_seed
     from transformers.trainer_callback import PrinterCallback
 
+    silence_upstream_deprecations()  # peft's calls of names transformers deprecated (train/upstream_warnings.py)
     started = now_iso()
     processes = Processes.from_env()
     say = print if processes.is_main else _silent  # run messages and files come from one process
@@ -175,7 +186,7 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     for replaced in deepspeed_replacements(cfg, engine.get("deepspeed")):
         say(replaced)
     if processes.world_size > 1:
-        say(f"{processes.world_size} processes, {_engine_name(engine)}; global batch "
+        say(f"{processes.world_size} processes, {_engine_name(engine, processes.world_size)}; global batch "
             f"{cfg.micro_batch_size * (cfg.gradient_accumulation_steps or 1) * processes.world_size} rows")
     model, resized = (base_model, False) if base_model is not None else load_model(cfg, tokenizer, hardware)
     kernels = apply_kernels(cfg, model)
@@ -228,16 +239,18 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     if not processes.is_main:
         return result
     tokenizer.save_pretrained(str(output_dir))
-    elapsed = recorder.records[-1]["elapsed_s"] if recorder.records else None
+    # The Trainer's closing log (it alone has train_loss): whole-training averages, without the final
+    # evaluation below (train/callbacks.py)
+    closing = next((r for r in recorder.records if "train_loss" in r), {})
     summary = {"steps": trainer.state.global_step, "train_loss": result.train_loss, "eval_loss": eval_loss,
                "trained_tokens": trained_tokens, "tokens_seen": int(trainer.state.num_input_tokens_seen),
-               "processes": processes.world_size, "engine": _engine_name(engine)}
+               "processes": processes.world_size, "engine": _engine_name(engine, processes.world_size),
+               "base_model_path": _local_path(cfg.base_model, config_dir), "embeddings_resized": resized}
     write_provenance(output_dir, {
         **summary, "started": started, "finished": now_iso(), "config_fingerprint": prepared.fingerprint,
         "datasets": prepared.meta.get("datasets"), "train_rows": len(prepared.train),
-        "cwd": str(Path.cwd()), "base_model_path": _local_path(cfg.base_model, config_dir),
-        "eval_rows": len(prepared.eval),
-        "trained_tokens_per_s": trained_tokens / elapsed if elapsed else None, "train_seconds": elapsed,
+        "cwd": str(Path.cwd()), "eval_rows": len(prepared.eval),
+        "trained_tokens_per_s": closing.get("trained_tokens_per_s"), "train_seconds": closing.get("elapsed_s"),
         "packing": None if packing is None else {"efficiency": packing.efficiency, "capacity": packing.capacity,
                                                  "rows_per_epoch": packing.rows_per_epoch},
     })
