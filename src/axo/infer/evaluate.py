@@ -25,11 +25,13 @@ class EvalOptions:
     self_consistency: int = 0
     max_new_tokens: int = 128
     limit: int | None = None
+    choices: list[str] = field(default_factory=list)
 
 
 def read_references(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
     """Rows with a request (`messages`/`input` list, `instruction`, or `prompt`) and an answer
-    (`ideal`, `reference`, `answer` or alpaca's `output`; a list means any of them is right)."""
+    (`ideal`, `reference`, `answer` or alpaca's `output`; a list means any of them is right), and
+    optionally `choices` (a list of labels: the row is a classification question)."""
     rows = []
     for row, number in zip(*read_jsonl(path)):
         if isinstance(row.get("input"), list):  # OpenAI evals rows: {"input": [messages], "ideal": ...}
@@ -38,6 +40,10 @@ def read_references(path: Path, limit: int | None = None) -> list[dict[str, Any]
         if reference is None or not ({"messages", "instruction", "prompt"} & set(row)):
             raise data_error(f"line {number} needs a request (messages, instruction or prompt) and an answer "
                              f"({', '.join(REFERENCE_KEYS)}).", origin=str(path), line=number)
+        choices = row.get("choices")
+        if choices is not None and not (isinstance(choices, list) and choices and all(isinstance(c, str) for c in choices)):
+            raise data_error(f"line {number}: `choices` must be a non-empty list of strings (the labels), "
+                             f"got {choices!r}.", origin=str(path), line=number)
         rows.append({**row, "_reference": reference})
         if limit and len(rows) >= limit:
             break
@@ -80,6 +86,7 @@ def generation_metrics(model: Any, tokenizer: Any, cfg: Any, rows: list[dict[str
     }
     if options.json_schema is not None:
         result["json_schema_valid_rate"] = sum(metrics.schema_valid(o, options.json_schema) for o in outputs) / n
+    result.update(_classification_metrics(rows, outputs, options.choices))
     result.update(metrics.regex_rates(outputs, options.must_match, options.must_not_match))
     if options.self_consistency > 1:
         sampled = GenerationSettings(options.max_new_tokens, temperature=0.8, top_p=0.95, seed=0)
@@ -94,6 +101,20 @@ def generation_metrics(model: Any, tokenizer: Any, cfg: Any, rows: list[dict[str
                                       "agreement_rate": sum(agreement) / n}
     result["examples"] = [{"output": o, "reference": r} for o, r in list(zip(outputs, references))[:5]]
     return result
+
+
+def _classification_metrics(rows: list[dict[str, Any]], outputs: list[str], choices: list[str]) -> dict[str, Any]:
+    """For rows with labels (`choices` in the row, or --choices): accuracy of the first label each output
+    names, how often it names none, and the majority-class baseline to compare both with."""
+    labelled = [(row, output, row.get("choices") or choices) for row, output in zip(rows, outputs)]
+    labelled = [item for item in labelled if item[2]]
+    if not labelled:
+        return {}
+    n = len(labelled)
+    label, share = metrics.majority_baseline([row["_reference"] for row, _, _ in labelled])
+    return {"choice_accuracy": sum(metrics.choice_match(o, row["_reference"], c) for row, o, c in labelled) / n,
+            "no_choice_rate": sum(metrics.first_choice(o, c) is None for _, o, c in labelled) / n,
+            "majority_baseline": share, "majority_label": label}
 
 
 def evaluate_model(model: Any, tokenizer: Any, run: Any, options: EvalOptions, eval_samples: list[Any]) -> dict[str, Any]:

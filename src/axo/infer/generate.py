@@ -24,7 +24,9 @@ class GenerationSettings:
 
     def generate_kwargs(self) -> dict[str, Any]:
         sample = not self.greedy and self.temperature > 0
-        kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": sample}
+        # The loader switches the model's cache off for packed training; generating without it recomputes the
+        # whole prefix for every new token (5x slower for 64 tokens on SmolLM2-135M).
+        kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": sample, "use_cache": True}
         if sample:
             kwargs.update(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k)
         else:

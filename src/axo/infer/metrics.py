@@ -31,6 +31,32 @@ def normalized_match(prediction: str, reference: str | list[str]) -> bool:
     return normalize(prediction) in [normalize(r) for r in _answers(reference)]
 
 
+def first_choice(prediction: str, choices: list[str]) -> str | None:
+    """The choice an output names first, as whole words after normalisation (so "This message is about
+    billing." names `billing`), or None when it names none. A longer choice wins over one it contains."""
+    text = f" {normalize(prediction)} "
+    found = []
+    for choice in choices:
+        position = text.find(f" {normalize(choice)} ")
+        if position >= 0 and normalize(choice):
+            found.append((position, -len(normalize(choice)), choice))
+    return min(found)[2] if found else None
+
+
+def choice_match(prediction: str, reference: str | list[str], choices: list[str]) -> bool:
+    """Whether the first choice the output names is (one of) the reference answer(s)."""
+    chosen = first_choice(prediction, choices)
+    return chosen is not None and normalize(chosen) in [normalize(r) for r in _answers(reference)]
+
+
+def majority_baseline(references: list[str | list[str]]) -> tuple[str, float]:
+    """The most common answer among references and the score of always giving it (the majority-class
+    baseline a classifier has to beat)."""
+    counts = Counter(normalize(_answers(r)[0]) for r in references)
+    answer, hits = counts.most_common(1)[0]
+    return answer, hits / len(references)
+
+
 def parse_json(prediction: str) -> Any:
     """The JSON value of an output (a ```json fence around it is allowed); raises ValueError if none."""
     text = prediction.strip()
