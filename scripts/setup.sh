@@ -15,6 +15,6 @@ source .venv/bin/activate
 # torch first: a bare `torch` requirement (from transformers, peft, ...) would otherwise pull several GB of
 # CUDA packages.
 if ! python -c "import torch" 2>/dev/null; then
-    python -m pip install --quiet --disable-pip-version-check "${TORCH_SPEC:-torch==2.13.0}"
+    python -m pip install -qq --disable-pip-version-check "${TORCH_SPEC:-torch==2.13.0}"
 fi
-python -m pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}"
+python -m pip install -qq --disable-pip-version-check -e ".${extras:+[$extras]}"
