@@ -1,4 +1,4 @@
-"""GPU check: QLoRA with the shared Llama-3.1-8B-style config (random-init weights of that architecture),
+"""GPU check: QLoRA with the real-world Llama-3.1-8B-style config (tests/fixtures/configs/) (random-init weights of that architecture),
 20 steps through axo's real training path; prints peak memory and tokens/s.
 
     python benchmarks/qlora_gpu.py --out DIR [--steps 20]
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_CONFIG = REPO.parent / "shared" / "configs" / "llama31-8b-qlora-distill.yml"
+REAL_CONFIG = REPO / "tests" / "fixtures" / "configs" / "llama31-8b-qlora-distill.yml"
 
 LLAMA_31_8B = dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
                    num_key_value_heads=8, max_position_embeddings=131072, rope_theta=500000.0, vocab_size=128256,
@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--work", type=Path, default=Path("/tmp/axo-qlora"))
-    parser.add_argument("--config", type=Path, default=SHARED_CONFIG, help="the shared QLoRA config (a copy travels to the GPU)")
+    parser.add_argument("--config", type=Path, default=REAL_CONFIG, help="the real-world QLoRA config")
     args = parser.parse_args()
     import torch
 

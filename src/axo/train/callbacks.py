@@ -38,7 +38,7 @@ def _draw(axes: Any, train: list[tuple[int, float]], evaluation: list[tuple[int,
     """Train loss as a line and eval loss as marked points on `axes`; with `log`, a log y axis labelled with
     plain numbers when the loss spans more than a factor of 2 (a narrower span reads as well on a linear
     axis, with rounder ticks; a loss that is not positive has no log)."""
-    from matplotlib.ticker import NullLocator
+    from matplotlib.ticker import MaxNLocator, NullLocator
 
     if train:
         axes.plot(*zip(*train), color="C0", label="train loss")
@@ -51,6 +51,7 @@ def _draw(axes: Any, train: list[tuple[int, float]], evaluation: list[tuple[int,
         ticks = _log_ticks(min(values), max(values))
         axes.set_yticks(ticks, labels=[f"{tick:g}" for tick in ticks])
     axes.set_xlabel("step")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers, never "22.5"
     axes.grid(alpha=0.3)
 
 
