@@ -155,7 +155,7 @@ def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 
 def test_console_script_and_python_m_agree(config_file):
-    script = _run("axo", "validate", str(config_file), "-q")
+    script = _run(str(Path(sys.executable).parent / "axo"), "validate", str(config_file), "-q")  # this venv's
     module = _run(sys.executable, "-m", "axo", "validate", str(config_file), "-q")
     assert script.returncode == module.returncode == 0
     assert script.stderr == module.stderr
