@@ -46,14 +46,16 @@ def evaluate(
     validity, regex must/must-not rates and self-consistency."""
     from axo.data.errors import DataError
     from axo.data.prepare import prepare_data
-    from axo.infer.evaluate import EvalOptions, evaluate_model
-    from axo.infer.loading import load_for_inference
+    from axo.infer.evaluate import EvalOptions, evaluate_model, read_json_schema, read_references
+    from axo.infer.loading import describe_model, load_for_inference
     from axo.infer.run_dir import open_run
 
     err = Console(stderr=True)
     try:
         run = open_run(target)
-        schema = json.loads(json_schema.read_text()) if json_schema else None
+        # Every input file is read before a model loads (seconds to minutes): a typo fails at once.
+        schema = read_json_schema(json_schema) if json_schema else None
+        rows = read_references(references, limit) if references else None
         labels = [c.strip() for c in choices.split(",") if c.strip()] if choices else []
         options = EvalOptions(references, schema, list(must_match), list(must_not_match), self_consistency,
                               max_new_tokens, limit, labels)
@@ -62,6 +64,7 @@ def evaluate(
             variants["base"] = True
         results = {}
         for name, base_only in variants.items():
+            err.print(f"loading {describe_model(run, base_only)}", highlight=False, soft_wrap=True)
             model, tokenizer = load_for_inference(run, base_only=base_only)
             samples = []
             if run.cfg.val_set_size > 0 or run.cfg.test_datasets:
@@ -70,7 +73,7 @@ def evaluate(
                     samples = prepare_data(cfg, tokenizer).eval
                 except DataError as exc:
                     err.print(f"[yellow]note[/] no eval split: {exc.problems[0].render()}", highlight=False)
-            results[name] = evaluate_model(model, tokenizer, run, options, samples)
+            results[name] = evaluate_model(model, tokenizer, run, options, samples, rows, label=name)
             del model
     except ConfigError as exc:
         print_errors(err, exc.problems)

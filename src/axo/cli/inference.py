@@ -28,9 +28,9 @@ def inference(
 ) -> None:
     """Generate with the trained model (base + adapter, or a full fine-tune) using the prompt format it
     was trained with: the chat template, or e.g. the alpaca template."""
-    from axo.infer.batch import run_batch
+    from axo.infer.batch import read_requests, run_batch
     from axo.infer.generate import GenerationSettings, stream_text
-    from axo.infer.loading import load_for_inference
+    from axo.infer.loading import describe_model, load_for_inference
     from axo.infer.prompts import render_prompt, training_format
     from axo.infer.run_dir import open_run
 
@@ -41,9 +41,11 @@ def inference(
         raise typer.Exit(1)
     try:
         run = open_run(target)
+        requests = read_requests(input_file) if input_file is not None else None  # before the model loads
+        err.print(f"loading {describe_model(run, base_only)}", highlight=False, soft_wrap=True)
         model, tokenizer = load_for_inference(run, base_only=base_only)
-        if input_file is not None:
-            count = run_batch(model, tokenizer, run.cfg, input_file, output_file, settings)
+        if requests is not None:
+            count = run_batch(model, tokenizer, run.cfg, requests, output_file, settings)
             Console().print(f"[bold green]wrote[/] {count} rows -> {output_file}", highlight=False)
             return
     except ConfigError as exc:

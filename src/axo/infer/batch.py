@@ -9,7 +9,8 @@ from typing import Any
 
 from axo.data.errors import data_error
 from axo.data.sources import read_jsonl
-from axo.infer.generate import GenerationSettings, generate_texts
+from axo.infer.generate import GenerationSettings
+from axo.infer.progress import generate_with_progress
 from axo.infer.prompts import render_prompt
 
 
@@ -23,12 +24,12 @@ def read_requests(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def run_batch(model: Any, tokenizer: Any, cfg: Any, source: Path, target: Path, settings: GenerationSettings,
-              batch_size: int = 16) -> int:
-    """Generate for every request in `source`, write `target` atomically; returns the number of rows."""
-    rows = read_requests(source)
+def run_batch(model: Any, tokenizer: Any, cfg: Any, rows: list[dict[str, Any]], target: Path,
+              settings: GenerationSettings, batch_size: int = 16) -> int:
+    """Generate for every request (rows from :func:`read_requests`, read before the model loads, so a bad
+    file fails in a second), with a progress line; write `target` atomically; returns the number of rows."""
     prompts = [render_prompt(cfg, tokenizer, row) for row in rows]
-    results = generate_texts(model, tokenizer, prompts, settings, batch_size)
+    results = generate_with_progress(model, tokenizer, prompts, settings, "generating", batch_size)
     temporary = target.with_name(target.name + ".tmp")
     target.parent.mkdir(parents=True, exist_ok=True)
     with temporary.open("w", encoding="utf-8") as handle:

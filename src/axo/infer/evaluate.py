@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from axo.data.errors import data_error
 from axo.data.sources import read_jsonl
 from axo.infer import metrics
 from axo.infer.generate import GenerationSettings, generate_texts
+from axo.infer.progress import generate_with_progress
 from axo.infer.prompts import render_prompt
 
 REFERENCE_KEYS = ("ideal", "reference", "answer", "output")
@@ -50,6 +52,22 @@ def read_references(path: Path, limit: int | None = None) -> list[dict[str, Any]
     return rows
 
 
+def read_json_schema(path: Path) -> dict[str, Any]:
+    """The JSON schema in `path`, read before any model loads; a missing or malformed file is a DataError
+    naming it."""
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise data_error(f"{path} does not exist.", origin=str(path), hint="Give the path of a JSON schema file.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise data_error(f"{path} cannot be read: {exc}.", origin=str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise data_error(f"{path} is not valid JSON: {exc.msg}.", origin=str(path), line=exc.lineno) from None
+    if not isinstance(schema, dict):
+        raise data_error(f"{path} holds a JSON {type(schema).__name__}, not a schema object.", origin=str(path))
+    return schema
+
+
 def loss_and_perplexity(model: Any, tokenizer: Any, samples: list[Any], batch_size: int = 8) -> dict[str, float]:
     """Mean loss per trained token over `samples`, and its perplexity."""
     import torch
@@ -72,10 +90,12 @@ def loss_and_perplexity(model: Any, tokenizer: Any, samples: list[Any], batch_si
     return {"eval_loss": loss, "perplexity": math.exp(loss) if count else float("nan"), "eval_tokens": count}
 
 
-def generation_metrics(model: Any, tokenizer: Any, cfg: Any, rows: list[dict[str, Any]], options: EvalOptions) -> dict[str, Any]:
+def generation_metrics(model: Any, tokenizer: Any, cfg: Any, rows: list[dict[str, Any]], options: EvalOptions,
+                       label: str = "model") -> dict[str, Any]:
     """Exact/normalised match, JSON validity, regex rules and (optionally) self-consistency."""
     prompts = [render_prompt(cfg, tokenizer, row) for row in rows]
-    outputs = [r["text"] for r in generate_texts(model, tokenizer, prompts, GenerationSettings(options.max_new_tokens))]
+    settings = GenerationSettings(options.max_new_tokens)
+    outputs = [r["text"] for r in generate_with_progress(model, tokenizer, prompts, settings, f"generating ({label})")]
     references = [row["_reference"] for row in rows]
     n = len(rows)
     result: dict[str, Any] = {
@@ -117,12 +137,13 @@ def _classification_metrics(rows: list[dict[str, Any]], outputs: list[str], choi
             "majority_baseline": share, "majority_label": label}
 
 
-def evaluate_model(model: Any, tokenizer: Any, run: Any, options: EvalOptions, eval_samples: list[Any]) -> dict[str, Any]:
-    """Every metric this run and these options allow."""
+def evaluate_model(model: Any, tokenizer: Any, run: Any, options: EvalOptions, eval_samples: list[Any],
+                   references: list[dict[str, Any]] | None = None, label: str = "model") -> dict[str, Any]:
+    """Every metric this run and these options allow; `references` are the rows of
+    :func:`read_references` (read before the model loads), `label` names the model in the progress line."""
     results: dict[str, Any] = {}
     if eval_samples:
         results.update(loss_and_perplexity(model, tokenizer, eval_samples))
-    if options.references is not None:
-        rows = read_references(options.references, options.limit)
-        results["generation"] = generation_metrics(model, tokenizer, run.cfg, rows, options)
+    if references:
+        results["generation"] = generation_metrics(model, tokenizer, run.cfg, references, options, label)
     return results

@@ -7,6 +7,13 @@ from typing import Any
 from axo.infer.run_dir import Run
 
 
+def describe_model(run: Run, base_only: bool = False) -> str:
+    """What `load_for_inference(run, base_only=...)` loads, in words, for the line printed before it."""
+    if base_only or not run.is_adapter:
+        return f"the base model {run.base_model}" if base_only else f"the fine-tuned model in {run.output_dir}"
+    return f"{run.base_model} with the adapter in {run.output_dir}"
+
+
 def load_for_inference(run: Run, *, base_only: bool = False, device: str | None = None) -> tuple[Any, Any]:
     """(model, tokenizer) in eval mode. The tokenizer comes from the run directory when it has one (it
     carries the training's special tokens and chat template).
@@ -43,5 +50,9 @@ def load_for_inference(run: Run, *, base_only: bool = False, device: str | None 
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, run.output_dir)
+    # The loader switches the KV cache off for packed training; generation without it recomputes the whole
+    # prefix for every new token (5x slower for 64 tokens on SmolLM2-135M).
+    model.config.use_cache = True
+    model.generation_config.use_cache = True
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device).eval(), tokenizer

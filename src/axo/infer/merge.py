@@ -245,10 +245,17 @@ def _write_side_files(base_dir: Path, out: Path, adapter: Adapter, tokenizer_dir
     if config_file.is_file():
         config = json.loads(config_file.read_text())
         config.pop("quantization_config", None)
+        config["use_cache"] = True  # a base saved after training may carry the training-time `false`
         for name, tensor in adapter.replacements.items():
             if name.endswith(("embed_tokens.weight", "lm_head.weight")):
                 config["vocab_size"] = int(tensor.shape[0])  # the embeddings grew for new tokens
         config_file.write_text(json.dumps(config, indent=2))
+    generation_file = out / "generation_config.json"
+    if generation_file.is_file():
+        generation = json.loads(generation_file.read_text())
+        if generation.get("use_cache") is False:
+            generation["use_cache"] = True
+            generation_file.write_text(json.dumps(generation, indent=2))
     source = tokenizer_dir if any((tokenizer_dir / f).is_file() for f in _TOKENIZER_FILES) else base_dir
     for name in _TOKENIZER_FILES:
         if (source / name).is_file():
@@ -261,6 +268,8 @@ def merge_in_memory(model, adapter_dir: Path, output_dir: Path, tokenizer) -> Me
 
     adapter = read_adapter(adapter_dir)
     merged = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+    merged.config.use_cache = True  # the loader switched it off for training; a merged model generates
+    merged.generation_config.use_cache = True
     with _staged(output_dir) as staging:
         merged.save_pretrained(staging)
         tokenizer.save_pretrained(staging)

@@ -231,6 +231,10 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
             raise TrainingInterrupted(stopper.received, trainer.last_checkpoint, trainer.state.global_step)
         eval_loss = trainer.evaluate()["eval_loss"] if eval_set is not None else None
 
+    # Training needs the KV cache off (packed rows); what is saved is for generation, where it is on.
+    model.config.use_cache = True
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.use_cache = True
     trainer.save_model(str(output_dir))  # every process: ZeRO-3 / FSDP gather the full weights for rank 0
     trained_tokens = trainer.trained_tokens  # every process (a collective with several)
     losses = [r["loss"] for r in recorder.records if "loss" in r]
