@@ -2,34 +2,41 @@
 streaming), for the base model plus any number of LoRA adapters, each selected by its model name.
 
 The base model is loaded once; adapters are attached to it with peft and switched per request (the base
-itself is served with the adapters disabled). Requests are served one at a time: generation holds the
-model, so a lock keeps concurrent requests from interleaving adapter switches.
+itself is served with the adapters disabled). Requests take turns on the model in arrival order
+(`TurnQueue`); each generation runs in a thread of its own and stops at the next token when its client
+goes away, its time limit passes or the server shuts down (issue 15: a dropped stream used to hold the
+model for good).
 """
 
-from __future__ import annotations
 
+import asyncio
+import copy
 import json
 import secrets
 import threading
 import time
 import uuid
-from contextlib import contextmanager
+from collections import deque
+from contextlib import aclosing, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 from pydantic import BaseModel, Field
 
 from axo.infer.generate import GenerationSettings, generate_texts, stream_text
 
+SEED_MAX = 2**64 - 1  # torch.manual_seed takes 0 .. 2**64-1
+
 
 class CompletionRequest(BaseModel):
     model: str
     prompt: str | list[str]
-    max_tokens: int = Field(16, ge=1, le=32768)
+    max_tokens: int = Field(16, ge=1)
     temperature: float = Field(1.0, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=SEED_MAX)
     stream: bool = False
 
 
@@ -41,19 +48,127 @@ class ChatMessage(BaseModel):
 class ChatRequest(BaseModel):
     model: str
     messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: int | None = Field(None, ge=1, le=32768)
-    max_completion_tokens: int | None = Field(None, ge=1, le=32768)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
     temperature: float = Field(1.0, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=SEED_MAX)
     stream: bool = False
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """What one request may ask for. The longest a request waits behind one other is about
+    `max_tokens_cap` x the time per token; `max_queue` requests may wait at once (more get 503)."""
+
+    max_tokens_cap: int = 2048
+    max_body_bytes: int = 1_000_000
+    request_timeout: float = 600.0
+    max_queue: int = 64
+
+
+class ApiError(Exception):
+    """A request the server answers with an OpenAI-style error (`error_response`)."""
+
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.kind, self.param, self.code = status, message, kind, param, code
+
+    def body(self) -> dict[str, Any]:
+        """The one error shape every failure gets: `{"error": {"message", "type", "param", "code"}}`."""
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+
+
+def error_response(error: ApiError):
+    """`error` as a JSON response with its status."""
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(error.body(), status_code=error.status)
+
+
+def _as_api_error(exc: Exception) -> ApiError:
+    """`exc` itself, or a 500 naming it for a fault of the server."""
+    return exc if isinstance(exc, ApiError) else ApiError(500, f"The server failed: {type(exc).__name__}: {exc}",
+                                                          "server_error")
+
+
+def _busy(message: str) -> ApiError:
+    return ApiError(503, message, "server_error", code="server_busy")
+
+
+@dataclass
+class Job:
+    """One request's claim on the model: cancelled when its client leaves or the server stops, expired at
+    `deadline` (time.monotonic())."""
+
+    deadline: float
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def should_stop(self) -> bool:
+        return self.cancelled.is_set() or time.monotonic() > self.deadline
+
+
+class TurnQueue:
+    """First come, first served turns on the model, at most `max_waiting` waiting; `close()` cancels them all."""
+
+    def __init__(self, max_waiting: int):
+        self.max_waiting = max_waiting
+        self._changed = threading.Condition()
+        self._waiting: deque[Job] = deque()
+        self._running: Job | None = None
+        self._closed = False
+
+    def join(self, job: Job) -> None:
+        """Put `job` at the back of the line. Raises ApiError (503) when the line is full or the server stops."""
+        with self._changed:
+            if self._closed:
+                raise _busy("The server is shutting down.")
+            if len(self._waiting) >= self.max_waiting:
+                raise _busy(f"The server is busy: {len(self._waiting)} requests are waiting; retry later.")
+            self._waiting.append(job)
+
+    def wait_turn(self, job: Job) -> bool:
+        """Block until `job` is first in line and the model is free (True), or it stops first (False; it leaves)."""
+        with self._changed:
+            while self._running is not None or self._waiting[0] is not job:
+                if job.should_stop():
+                    self._waiting.remove(job)
+                    self._changed.notify_all()
+                    return False
+                self._changed.wait(timeout=0.1)  # wakes on `done`, and polls the job's cancel flag and deadline
+            self._running = self._waiting.popleft()
+            return True
+
+    def done(self) -> None:
+        """The running job gave the model back."""
+        with self._changed:
+            self._running = None
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """Refuse new jobs and cancel every waiting and running one (shutdown)."""
+        with self._changed:
+            self._closed = True
+            for job in [*self._waiting, *([self._running] if self._running else [])]:
+                job.cancelled.set()
+            self._changed.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def status(self) -> dict[str, int]:
+        with self._changed:
+            return {"running": int(self._running is not None), "waiting": len(self._waiting),
+                    "max_queue": self.max_waiting}
 
 
 class ModelPool:
     """One base model with named adapters; `use(name)` makes that name the active model."""
 
-    def __init__(self, model: Any, tokenizer: Any, base_name: str, adapters: dict[str, Path]):
+    def __init__(self, model: Any, tokenizer: Any, base_name: str, adapters: dict[str, Path], max_queue: int = 64):
         self.tokenizer = tokenizer
         self.base_name = base_name
         self.adapter_names = list(adapters)
@@ -66,15 +181,38 @@ class ModelPool:
             for name, path in rest:
                 self.model.load_adapter(path, adapter_name=name)
         self.model.eval()
-        self.lock = threading.Lock()
+        self.turns = TurnQueue(max_queue)
+        # Requests are measured on the event loop while a generation thread may be tokenizing: a fast
+        # tokenizer used from two threads at once can fail with "Already borrowed", so each thread has its own.
+        self.counting_tokenizer = copy.deepcopy(tokenizer)
+        self.context_length: int | None = getattr(self.model.config, "max_position_embeddings", None)
 
     @property
     def names(self) -> list[str]:
         return [self.base_name, *self.adapter_names]
 
     @contextmanager
-    def use(self, name: str) -> Iterator[Any]:
-        with self.lock:
+    def use(self, name: str, job: Job | None = None) -> Iterator[Any]:
+        """Wait for the model (in line with the server's requests) and yield it with `name` active.
+
+        Raises:
+            ApiError: 503 when the line is full, or `job` is cancelled or expires while waiting."""
+        job = job or Job(deadline=float("inf"))
+        self.turns.join(job)
+        with self.hold(name, job) as model:
+            yield model
+
+    @contextmanager
+    def hold(self, name: str, job: Job) -> Iterator[Any]:
+        """For a `job` already in line: wait for its turn, yield the model with `name` active, then free it.
+
+        Raises:
+            ApiError: 503 when `job` is cancelled or expires while waiting."""
+        if not self.turns.wait_turn(job):
+            raise _busy("The server is shutting down." if self.turns.closed
+                        else "The request was cancelled while waiting for the model." if job.cancelled.is_set()
+                        else "The request timed out waiting for the model.")
+        try:
             if name == self.base_name and self.adapter_names:
                 with self.model.disable_adapter():
                     yield self.model
@@ -82,6 +220,69 @@ class ModelPool:
                 if self.adapter_names:
                     self.model.set_adapter(name)
                 yield self.model
+        finally:
+            self.turns.done()
+
+
+_END = object()
+
+
+def _run_job(pool: ModelPool, name: str, job: Job, work: Callable[[Any], Iterator[Any]]) -> AsyncIterator[Any]:
+    """Run `work(model)` in a thread of its own, in line for the model, and yield what it yields.
+
+    The thread, not the caller, holds the model: whatever happens to the caller (a dropped client, a
+    cancelled task), setting `job.cancelled` ends generation at the next token and frees the model. An
+    exception in `work` is raised to the caller."""
+    loop = asyncio.get_running_loop()
+    items: asyncio.Queue[Any] = asyncio.Queue()
+    pool.turns.join(job)  # a full line is refused now, before any response starts
+
+    def send(item: Any) -> None:
+        try:
+            loop.call_soon_threadsafe(items.put_nowait, item)
+        except RuntimeError:  # the event loop has closed (shutdown): nobody is listening any more
+            pass
+
+    def produce() -> None:
+        try:
+            with pool.hold(name, job) as model:
+                for item in work(model):
+                    send(item)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the event loop below
+            send(exc)
+        finally:
+            send(_END)
+
+    threading.Thread(target=produce, daemon=True).start()
+
+    async def results() -> AsyncIterator[Any]:
+        while (item := await items.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    return results()
+
+
+async def _while_connected(request: Any, job: Job, items: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """`items`, cancelling `job` (and stopping) as soon as the client disconnects; a client that leaves while
+    its request waits in line or generates is noticed within a quarter second."""
+    pending = asyncio.ensure_future(anext(items, _END))
+    try:
+        while True:
+            done, _ = await asyncio.wait({pending}, timeout=0.25)
+            if not done:
+                if await request.is_disconnected():
+                    return
+                continue
+            item = pending.result()
+            if item is _END:
+                return
+            yield item
+            pending = asyncio.ensure_future(anext(items, _END))
+    finally:
+        job.cancelled.set()  # no-op when the job finished; otherwise its generation stops at the next token
+        pending.cancel()
 
 
 def _settings(max_tokens: int, request: Any) -> GenerationSettings:
@@ -90,36 +291,107 @@ def _settings(max_tokens: int, request: Any) -> GenerationSettings:
                               seed=request.seed, stop=stop)
 
 
-def _error(status: int, message: str, kind: str, code: str | None = None):
-    from fastapi.responses import JSONResponse
+def _check_lengths(pool: ModelPool, prompts: list[str], max_tokens: int, limits: ServeLimits) -> None:
+    """Raise ApiError (400) when `max_tokens` is over the cap or a prompt plus it exceeds the model's context."""
+    if max_tokens > limits.max_tokens_cap:
+        raise ApiError(400, f"max_tokens is {max_tokens}; this server allows at most {limits.max_tokens_cap}.",
+                       param="max_tokens", code="max_tokens_too_large")
+    if pool.context_length is None:
+        return
+    for prompt in prompts:
+        length = len(pool.counting_tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        if length + max_tokens > pool.context_length:
+            raise ApiError(400, f"This model's maximum context length is {pool.context_length} tokens; the prompt has "
+                           f"{length} and max_tokens asks for {max_tokens} more.", param="max_tokens",
+                           code="context_length_exceeded")
 
-    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": code}}, status_code=status)
+
+def _prompt_text(pool: ModelPool, prompt: str) -> str:
+    """An empty prompt starts from BOS (as OpenAI's starts from its document separator)."""
+    if prompt:
+        return prompt
+    if pool.tokenizer.bos_token is None:
+        raise ApiError(400, "The prompt is empty and this model has no BOS token to start from.", param="prompt")
+    return pool.tokenizer.bos_token
 
 
-def create_app(pool: ModelPool, api_key: str | None = None):
-    """The FastAPI application serving `pool`; requests must carry `Authorization: Bearer <api_key>` when set."""
+class _Gate:
+    """ASGI middleware in front of everything: the API key, then the body size (from Content-Length before
+    anything is read, and counted while reading for a chunked body)."""
+
+    def __init__(self, app: Any, api_key: str | None, max_body_bytes: int):
+        self.app, self.api_key, self.max_body_bytes = app, api_key, max_body_bytes
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        if self.api_key is not None:
+            # bytes: compare_digest refuses str with non-ASCII characters, which a client can send
+            if not secrets.compare_digest(headers.get(b"authorization", b""), f"Bearer {self.api_key}".encode()):
+                error = ApiError(401, "Incorrect API key provided.", code="invalid_api_key")
+                return await error_response(error)(scope, receive, send)
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_body_bytes:
+            return await error_response(self._too_large())(scope, receive, send)
+        from starlette.exceptions import HTTPException
+
+        received = 0
+
+        async def counted() -> dict:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body_bytes:
+                # FastAPI turns anything but an HTTPException raised while reading the body into a 400
+                raise HTTPException(413, self._too_large().message)
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _too_large(self) -> ApiError:
+        return ApiError(413, f"The request body is larger than this server's limit of {self.max_body_bytes} bytes.",
+                        code="request_too_large")
+
+
+def create_app(pool: ModelPool, api_key: str | None = None, limits: ServeLimits = ServeLimits()):
+    """The FastAPI application serving `pool`; requests must carry `Authorization: Bearer <api_key>` when set.
+    Every error, malformed JSON and server faults included, is answered in OpenAI's error shape."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import StreamingResponse
+    from starlette.exceptions import HTTPException
 
     app = FastAPI(title="axo", docs_url=None, redoc_url=None)
+    app.add_middleware(_Gate, api_key=api_key, max_body_bytes=limits.max_body_bytes)
 
-    @app.middleware("http")
-    async def _authorize(request: Request, call_next):
-        if api_key is not None:
-            sent = request.headers.get("authorization", "")
-            if not secrets.compare_digest(sent, f"Bearer {api_key}"):
-                return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
-        return await call_next(request)
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError):
         details = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors())
-        return _error(400, f"Invalid request: {details}", "invalid_request_error")
+        loc = exc.errors()[0]["loc"] if exc.errors() else ()
+        param = loc[1] if len(loc) > 1 and isinstance(loc[1], str) else None  # the top-level field at fault
+        return error_response(ApiError(400, f"Invalid request: {details}", param=param))
 
-    def _unknown(model: str):
-        return _error(404, f"The model {model!r} does not exist; available: {', '.join(pool.names)}.",
-                      "invalid_request_error", "model_not_found")
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException):
+        code = "request_too_large" if exc.status_code == 413 else None
+        return error_response(ApiError(exc.status_code, str(exc.detail), code=code))
+
+    @app.exception_handler(Exception)
+    async def _fault(request: Request, exc: Exception):
+        return error_response(_as_api_error(exc))
+
+    def _check_model(model: str) -> None:
+        if model not in pool.names:
+            raise ApiError(404, f"The model {model!r} does not exist; available: {', '.join(pool.names)}.",
+                           param="model", code="model_not_found")
+
+    def _job() -> Job:
+        return Job(deadline=time.monotonic() + limits.request_timeout)
 
     @app.get("/v1/models")
     def models():
@@ -127,54 +399,78 @@ def create_app(pool: ModelPool, api_key: str | None = None):
         return {"object": "list", "data": [{"id": name, "object": "model", "created": created, "owned_by": "axo"}
                                            for name in pool.names]}
 
-    def _stream(name: str, prompt: str, settings: GenerationSettings, chunk: Any):
-        def events():
-            with pool.use(name) as model:
-                for piece in stream_text(model, pool.tokenizer, prompt, settings):
-                    yield f"data: {json.dumps(chunk(piece, None))}\n\n"
-            yield f"data: {json.dumps(chunk('', 'stop'))}\n\n"
+    @app.get("/v1/queue")
+    def queue():
+        return pool.turns.status()
+
+    def _stream(request: Request, name: str, prompt: str, settings: GenerationSettings, chunk: Callable):
+        job = _job()
+        pieces = _run_job(pool, name, job, lambda model: stream_text(model, pool.tokenizer, prompt, settings,
+                                                                      should_stop=job.should_stop))
+
+        async def events():
+            try:
+                async with aclosing(_while_connected(request, job, pieces)) as connected:
+                    async for piece in connected:
+                        yield f"data: {json.dumps(chunk(piece, None))}\n\n"
+                yield f"data: {json.dumps(chunk('', 'stop'))}\n\n"
+            except Exception as exc:  # noqa: BLE001 - the response has started: the error goes in the stream
+                yield f"data: {json.dumps(_as_api_error(exc).body())}\n\n"
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
+    async def _generate(request: Request, name: str, prompts: list[str], settings: GenerationSettings):
+        job = _job()
+        work = lambda model: iter([generate_texts(model, pool.tokenizer, prompts, settings,  # noqa: E731
+                                                  should_stop=job.should_stop)])
+        async with aclosing(_while_connected(request, job, _run_job(pool, name, job, work))) as connected:
+            async for results in connected:
+                return results
+        return None  # the client left: nobody reads the answer
+
     @app.post("/v1/completions")
-    def completions(body: CompletionRequest):
-        if body.model not in pool.names:
-            return _unknown(body.model)
-        prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+    async def completions(body: CompletionRequest, request: Request):
+        _check_model(body.model)
+        prompts = [_prompt_text(pool, p) for p in ([body.prompt] if isinstance(body.prompt, str) else body.prompt)]
+        _check_lengths(pool, prompts, body.max_tokens, limits)
         settings = _settings(body.max_tokens, body)
         ident, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         if body.stream:
             if len(prompts) != 1:
-                return _error(400, "Streaming takes one prompt.", "invalid_request_error")
-            return _stream(body.model, prompts[0], settings, lambda text, finish: {
+                raise ApiError(400, "Streaming takes one prompt.", param="prompt")
+            return _stream(request, body.model, prompts[0], settings, lambda text, finish: {
                 "id": ident, "object": "text_completion", "created": created, "model": body.model,
                 "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}]})
-        with pool.use(body.model) as model:
-            results = generate_texts(model, pool.tokenizer, prompts, settings)
+        results = await _generate(request, body.model, prompts, settings)
+        if results is None:
+            return None
         return {"id": ident, "object": "text_completion", "created": created, "model": body.model,
                 "choices": [{"index": i, "text": r["text"], "finish_reason": r["finish_reason"], "logprobs": None}
                             for i, r in enumerate(results)],
                 "usage": _usage(results)}
 
     @app.post("/v1/chat/completions")
-    def chat(body: ChatRequest):
-        if body.model not in pool.names:
-            return _unknown(body.model)
+    async def chat(body: ChatRequest, request: Request):
+        _check_model(body.model)
         messages = [m.model_dump() for m in body.messages]
         try:
             prompt = pool.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         except Exception as exc:  # the template's own checks (roles must alternate, …)
-            return _error(400, f"The chat template refused the messages: {exc}", "invalid_request_error")
-        settings = _settings(body.max_completion_tokens or body.max_tokens or 256, body)
+            raise ApiError(400, f"The chat template refused the messages: {exc}", param="messages") from None
+        max_tokens = body.max_completion_tokens or body.max_tokens or min(256, limits.max_tokens_cap)
+        _check_lengths(pool, [prompt], max_tokens, limits)
+        settings = _settings(max_tokens, body)
         ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         if body.stream:
-            return _stream(body.model, prompt, settings, lambda text, finish: {
+            return _stream(request, body.model, prompt, settings, lambda text, finish: {
                 "id": ident, "object": "chat.completion.chunk", "created": created, "model": body.model,
                 "choices": [{"index": 0, "delta": {"role": "assistant", "content": text} if text or not finish else {},
                              "finish_reason": finish}]})
-        with pool.use(body.model) as model:
-            [result] = generate_texts(model, pool.tokenizer, [prompt], settings)
+        results = await _generate(request, body.model, [prompt], settings)
+        if results is None:
+            return None
+        [result] = results
         return {"id": ident, "object": "chat.completion", "created": created, "model": body.model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": result["text"]},
                              "finish_reason": result["finish_reason"]}],
@@ -199,7 +495,7 @@ def vllm_command(base_model: str, adapters: dict[str, Path], host: str, port: in
     return command
 
 
-def pool_for_run(run: Any, adapters: dict[str, Path], base_name: str) -> ModelPool:
+def pool_for_run(run: Any, adapters: dict[str, Path], base_name: str, max_queue: int = 64) -> ModelPool:
     """Load the run's base model (or its full fine-tune) and attach `adapters` under their names."""
     from transformers import AutoTokenizer
 
@@ -210,4 +506,22 @@ def pool_for_run(run: Any, adapters: dict[str, Path], base_name: str) -> ModelPo
         tokenizer = AutoTokenizer.from_pretrained(run.output_dir)  # the training's special tokens and template
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-    return ModelPool(model, tokenizer, base_name, adapters)
+    return ModelPool(model, tokenizer, base_name, adapters, max_queue)
+
+
+SHUTDOWN_GRACE_S = 5  # after SIGTERM/SIGINT, how long uvicorn waits for open connections before closing them
+
+
+def run_server(pool: ModelPool, host: str, port: int, api_key: str | None, limits: ServeLimits) -> None:
+    """Serve `pool` until SIGTERM/SIGINT. The signal cancels every waiting and running generation at once, so
+    the process ends within seconds even while clients are streaming."""
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            pool.turns.close()  # uvicorn's graceful shutdown waits for requests; end them first
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(create_app(pool, api_key, limits), host=host, port=port, log_level="warning",
+                            timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+    _Server(config).run()
