@@ -16,15 +16,16 @@ import secrets
 import threading
 import time
 import uuid
-from collections import deque
 from contextlib import aclosing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator
 
 from pydantic import BaseModel, Field
 
+from axo.infer.api_errors import ApiError, as_api_error, busy, error_response
 from axo.infer.generate import GenerationSettings, generate_texts, stream_text
+from axo.infer.turns import Job, TurnQueue
 
 SEED_MAX = 2**64 - 1  # torch.manual_seed takes 0 .. 2**64-1
 
@@ -66,103 +67,6 @@ class ServeLimits:
     max_body_bytes: int = 1_000_000
     request_timeout: float = 600.0
     max_queue: int = 64
-
-
-class ApiError(Exception):
-    """A request the server answers with an OpenAI-style error (`error_response`)."""
-
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.kind, self.param, self.code = status, message, kind, param, code
-
-    def body(self) -> dict[str, Any]:
-        """The one error shape every failure gets: `{"error": {"message", "type", "param", "code"}}`."""
-        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
-
-
-def error_response(error: ApiError):
-    """`error` as a JSON response with its status."""
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse(error.body(), status_code=error.status)
-
-
-def _as_api_error(exc: Exception) -> ApiError:
-    """`exc` itself, or a 500 naming it for a fault of the server."""
-    return exc if isinstance(exc, ApiError) else ApiError(500, f"The server failed: {type(exc).__name__}: {exc}",
-                                                          "server_error")
-
-
-def _busy(message: str) -> ApiError:
-    return ApiError(503, message, "server_error", code="server_busy")
-
-
-@dataclass
-class Job:
-    """One request's claim on the model: cancelled when its client leaves or the server stops, expired at
-    `deadline` (time.monotonic())."""
-
-    deadline: float
-    cancelled: threading.Event = field(default_factory=threading.Event)
-
-    def should_stop(self) -> bool:
-        return self.cancelled.is_set() or time.monotonic() > self.deadline
-
-
-class TurnQueue:
-    """First come, first served turns on the model, at most `max_waiting` waiting; `close()` cancels them all."""
-
-    def __init__(self, max_waiting: int):
-        self.max_waiting = max_waiting
-        self._changed = threading.Condition()
-        self._waiting: deque[Job] = deque()
-        self._running: Job | None = None
-        self._closed = False
-
-    def join(self, job: Job) -> None:
-        """Put `job` at the back of the line. Raises ApiError (503) when the line is full or the server stops."""
-        with self._changed:
-            if self._closed:
-                raise _busy("The server is shutting down.")
-            if len(self._waiting) >= self.max_waiting:
-                raise _busy(f"The server is busy: {len(self._waiting)} requests are waiting; retry later.")
-            self._waiting.append(job)
-
-    def wait_turn(self, job: Job) -> bool:
-        """Block until `job` is first in line and the model is free (True), or it stops first (False; it leaves)."""
-        with self._changed:
-            while self._running is not None or self._waiting[0] is not job:
-                if job.should_stop():
-                    self._waiting.remove(job)
-                    self._changed.notify_all()
-                    return False
-                self._changed.wait(timeout=0.1)  # wakes on `done`, and polls the job's cancel flag and deadline
-            self._running = self._waiting.popleft()
-            return True
-
-    def done(self) -> None:
-        """The running job gave the model back."""
-        with self._changed:
-            self._running = None
-            self._changed.notify_all()
-
-    def close(self) -> None:
-        """Refuse new jobs and cancel every waiting and running one (shutdown)."""
-        with self._changed:
-            self._closed = True
-            for job in [*self._waiting, *([self._running] if self._running else [])]:
-                job.cancelled.set()
-            self._changed.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def status(self) -> dict[str, int]:
-        with self._changed:
-            return {"running": int(self._running is not None), "waiting": len(self._waiting),
-                    "max_queue": self.max_waiting}
 
 
 class ModelPool:
@@ -209,7 +113,7 @@ class ModelPool:
         Raises:
             ApiError: 503 when `job` is cancelled or expires while waiting."""
         if not self.turns.wait_turn(job):
-            raise _busy("The server is shutting down." if self.turns.closed
+            raise busy("The server is shutting down." if self.turns.closed
                         else "The request was cancelled while waiting for the model." if job.cancelled.is_set()
                         else "The request timed out waiting for the model.")
         try:
@@ -383,7 +287,7 @@ def create_app(pool: ModelPool, api_key: str | None = None, limits: ServeLimits 
 
     @app.exception_handler(Exception)
     async def _fault(request: Request, exc: Exception):
-        return error_response(_as_api_error(exc))
+        return error_response(as_api_error(exc))
 
     def _check_model(model: str) -> None:
         if model not in pool.names:
@@ -415,7 +319,7 @@ def create_app(pool: ModelPool, api_key: str | None = None, limits: ServeLimits 
                         yield f"data: {json.dumps(chunk(piece, None))}\n\n"
                 yield f"data: {json.dumps(chunk('', 'stop'))}\n\n"
             except Exception as exc:  # noqa: BLE001 - the response has started: the error goes in the stream
-                yield f"data: {json.dumps(_as_api_error(exc).body())}\n\n"
+                yield f"data: {json.dumps(as_api_error(exc).body())}\n\n"
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
