@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from axo.cli.report import print_errors
-from axo.config.problems import ConfigError, Kind, Problem, Severity
+from axo.config.problems import ConfigError
 
 if TYPE_CHECKING:
     from axo.infer.server import ServeLimits
@@ -140,12 +140,13 @@ def _serve_model_folder(folder: Path, name: str | None, host: str, port: int, ap
     """Serve a plain Hugging Face model folder (no run directory around it); safetensors weights only, as
     every other command loads them (pickle can run code when loaded)."""
     _require_server_packages(err)
-    if not list(folder.glob("*.safetensors")) and list(folder.glob("*.bin")):
-        print_errors(err, [Problem(Severity.ERROR, Kind.MISSING_RESOURCE, "load_pickle_weights",
-                                   f"{str(folder)!r} has only pickle (.bin) weights, which can run code when loaded.",
-                                   "Convert them to safetensors, or set `load_pickle_weights: true` if you trust "
-                                   "the files.")])
-        raise typer.Exit(1)
+    from axo.models.loader import refuse_pickle_only
+
+    try:
+        refuse_pickle_only(folder, str(folder))
+    except ConfigError as exc:
+        print_errors(err, exc.problems)
+        raise typer.Exit(1) from None
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from axo.infer.server import ModelPool, run_server

@@ -139,12 +139,14 @@ def generate_chat(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, co
 
 def stream_text(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: str,
                 settings: GenerationSettings = GenerationSettings(),
-                should_stop: Callable[[], bool] | None = None) -> Iterator[str]:
+                should_stop: Callable[[], bool] | None = None,
+                on_finish: Callable[[str], None] | None = None) -> Iterator[str]:
     """Yield the reply to one prompt piece by piece as it is generated.
 
     Generation stops at a stop string, at the next token once `should_stop()` returns true, and when the
     caller closes the iterator; the model is free again when the iterator is exhausted or closed. An error
-    inside `generate` is raised here."""
+    inside `generate` is raised here. Once the reply is complete, `on_finish` gets its finish reason:
+    "stop" (EOS or a stop string) or "length" (`max_new_tokens`, or `should_stop()` cut it short)."""
     from threading import Event, Thread
 
     import torch
@@ -179,6 +181,8 @@ def stream_text(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prom
             if cut != emitted:
                 if cut[sent:]:
                     yield cut[sent:]
+                if on_finish is not None:
+                    on_finish("stop")
                 return
             # Text that may be the start of a stop string waits until the next pieces show whether it is.
             ready = len(emitted) - _stop_prefix_length(emitted, settings.stop)
@@ -193,10 +197,13 @@ def stream_text(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prom
     # The streamer may hold back the last tokens when a stopping criterion ends generation; the reply ends
     # as `generate_texts` would end it.
     new = output[0][0, inputs["input_ids"].shape[1]:]
-    final = _result(tokenizer, new, 0, halt.stopped_at.get(0), settings.stop)["text"]
+    reply = _result(tokenizer, new, 0, halt.stopped_at.get(0), settings.stop)
+    final = reply["text"]
     rest = final[sent:] if final.startswith(emitted[:sent]) else emitted[sent:]
     if rest:
         yield rest
+    if on_finish is not None:
+        on_finish(reply["finish_reason"])
 
 
 def _stop_prefix_length(text: str, stop: tuple[str, ...]) -> int:

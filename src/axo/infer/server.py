@@ -309,15 +309,17 @@ def create_app(pool: ModelPool, api_key: str | None = None, limits: ServeLimits 
 
     def _stream(request: Request, name: str, prompt: str, settings: GenerationSettings, chunk: Callable):
         job = _job()
-        pieces = _run_job(pool, name, job, lambda model: stream_text(model, pool.tokenizer, prompt, settings,
-                                                                      should_stop=job.should_stop))
+        finish = {"reason": "stop"}  # written by the generating thread before its last item is sent
+        pieces = _run_job(pool, name, job, lambda model: stream_text(
+            model, pool.tokenizer, prompt, settings, should_stop=job.should_stop,
+            on_finish=lambda reason: finish.update(reason=reason)))
 
         async def events():
             try:
                 async with aclosing(_while_connected(request, job, pieces)) as connected:
                     async for piece in connected:
                         yield f"data: {json.dumps(chunk(piece, None))}\n\n"
-                yield f"data: {json.dumps(chunk('', 'stop'))}\n\n"
+                yield f"data: {json.dumps(chunk('', finish['reason']))}\n\n"
             except Exception as exc:  # noqa: BLE001 - the response has started: the error goes in the stream
                 yield f"data: {json.dumps(as_api_error(exc).body())}\n\n"
             yield "data: [DONE]\n\n"

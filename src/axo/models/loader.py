@@ -21,6 +21,17 @@ def _error(key: str, message: str, hint: str, kind: Kind = Kind.MISSING_RESOURCE
     return ConfigError([Problem(Severity.ERROR, kind, key, message, hint)])
 
 
+def refuse_pickle_only(folder: str | Path, name: str) -> None:
+    """Raise a ConfigError when `folder` is a directory whose only weights are pickle (.bin) files: loading
+    pickle can run code, so every command (train, inference, evaluate, serve) reads safetensors unless the
+    config opts in with `load_pickle_weights`."""
+    folder = Path(folder)
+    if folder.is_dir() and not list(folder.glob("*.safetensors")) and list(folder.glob("*.bin")):
+        raise _error("load_pickle_weights", f"{name!r} has only pickle (.bin) weights, which can run code when "
+                     "loaded.", "Convert them to safetensors, or set `load_pickle_weights: true` if you trust the "
+                     "files.") from None
+
+
 def training_dtype(cfg: AxoConfig) -> torch.dtype:
     """bf16 / fp16 / fp32 as resolved by the config (`bf16: auto` is already a bool here)."""
     import torch
@@ -192,11 +203,7 @@ def load_model(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
     try:
         model = _model_class(cfg).from_pretrained(source, **load_kwargs)
     except (OSError, ValueError) as exc:
-        pickle_only = Path(source).is_dir() and not list(Path(source).glob("*.safetensors")) and list(Path(source).glob("*.bin"))
-        if pickle_only:
-            raise _error("load_pickle_weights", f"{cfg.base_model!r} has only pickle (.bin) weights, which can run "
-                         "code when loaded.", "Convert them to safetensors, or set `load_pickle_weights: true` if you "
-                         "trust the files.") from None
+        refuse_pickle_only(source, cfg.base_model)
         raise _error("base_model", f"cannot load the model {cfg.base_model!r}: {str(exc).splitlines()[0]}",
                      "Check the path or hub id, and that the weights are safetensors or GGUF."
                      + hub.cache_hint(ref)) from None
