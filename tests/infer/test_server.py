@@ -137,14 +137,6 @@ def test_a_merged_model_folder_is_served_by_the_cli(tmp_path, tiny_llama_dir):
         process.wait(timeout=20)
 
 
-def test_vllm_hand_off_command_and_adapter_config():
-    from axo.infer.server import vllm_command
-
-    command = vllm_command("meta-llama/Llama-3.1-8B", {"sql": Path("/runs/sql")}, "127.0.0.1", 8001, "k")
-    assert command == ["vllm", "serve", "meta-llama/Llama-3.1-8B", "--host", "127.0.0.1", "--port", "8001",
-                       "--enable-lora", "--lora-modules", "sql=/runs/sql", "--api-key", "k"]
-
-
 def test_adapter_config_has_what_vllm_reads(tmp_path, tiny_llama_dir):
     (tmp_path / "data.jsonl").write_text(json.dumps({"instruction": "a", "output": "b"}) + "\n")
     adapter = json.loads((_train(tmp_path, tiny_llama_dir, "run", 0) / "adapter_config.json").read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import ipaddress
 import os
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from axo.cli.report import print_errors
 from axo.config.problems import ConfigError
 
 if TYPE_CHECKING:
+    from axo.infer.run_dir import Run
     from axo.infer.server import ServeLimits
 
 
@@ -74,26 +76,41 @@ def serve(
     adapters = _parse_adapters(adapter)
     if run.is_adapter:
         adapters = {name or run.output_dir.resolve().name: run.output_dir, **adapters}
+    # An adapter run serves its base as `base_name`; a full fine-tune serves the trained model itself.
+    base_name = base_name if run.is_adapter else (name or run.output_dir.resolve().name)
     if engine == "vllm":
-        from axo.infer.server import vllm_command
-
-        if importlib.util.find_spec("vllm") is None:
-            err.print("[bold red]error[/] --engine vllm needs vLLM installed (pip install vllm, on a CUDA machine).",
-                      highlight=False)
-            raise typer.Exit(1)
-        if api_key:
-            os.environ["VLLM_API_KEY"] = api_key  # vLLM reads it there; on its command line it would be visible
-        command = vllm_command(run.base_model, adapters, host, port, None)
-        os.execvp(command[0], command)
+        _hand_off_to_vllm(run, adapters, host, port, api_key, base_name, err)
     if engine != "hf":
         raise typer.BadParameter("use `hf` or `vllm`", param_hint="--engine")
     _require_server_packages(err)
     from axo.infer.server import pool_for_run, run_server
 
-    pool = pool_for_run(run, adapters, base_name if run.is_adapter else (name or run.output_dir.resolve().name),
-                        max_queue)
+    pool = pool_for_run(run, adapters, base_name, max_queue)
     _announce(err, pool.names, host, port, api_key)
     run_server(pool, host, port, api_key, limits)
+
+
+def _hand_off_to_vllm(run: Run, adapters: dict[str, Path], host: str, port: int, api_key: str | None,
+                      base_name: str, err: Console) -> None:
+    """Replace this process with `vllm serve` for the run's base and adapters (see axo.infer.vllm); the
+    command is printed first so it can be kept and run by hand."""
+    from axo.infer.vllm import vllm_command
+
+    try:
+        model = run.base_model if run.is_adapter else str(run.output_dir)
+        command = vllm_command(model, adapters, host, port, base_name=base_name,
+                               chat_template=run.output_dir / "chat_template.jinja")
+    except ConfigError as exc:
+        print_errors(err, exc.problems)
+        raise typer.Exit(1) from None
+    err.print("running: " + shlex.join(command), highlight=False, soft_wrap=True)
+    if importlib.util.find_spec("vllm") is None:
+        err.print("[bold red]error[/] --engine vllm needs vLLM installed (pip install vllm, on a CUDA machine); "
+                  "the command above is what it would run.", highlight=False)
+        raise typer.Exit(1)
+    if api_key:
+        os.environ["VLLM_API_KEY"] = api_key  # vLLM reads it there; on its command line it would be visible
+    os.execvp(command[0], command)
 
 
 def _api_key(ctx: typer.Context, api_key: str | None, api_key_file: Path | None, host: str, err: Console) -> str | None:

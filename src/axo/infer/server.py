@@ -391,16 +391,6 @@ def _usage(results: list[dict[str, Any]]) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def vllm_command(base_model: str, adapters: dict[str, Path], host: str, port: int, api_key: str | None) -> list[str]:
-    """The `vllm serve` command that serves the same base and adapters (LoRA modules by name)."""
-    command = ["vllm", "serve", base_model, "--host", host, "--port", str(port)]
-    if adapters:
-        command += ["--enable-lora", "--lora-modules", *[f"{name}={path}" for name, path in adapters.items()]]
-    if api_key:
-        command += ["--api-key", api_key]
-    return command
-
-
 def pool_for_run(run: Any, adapters: dict[str, Path], base_name: str, max_queue: int = 64) -> ModelPool:
     """Load the run's base model (or its full fine-tune) and attach `adapters` under their names."""
     from transformers import AutoTokenizer
