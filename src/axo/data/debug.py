@@ -55,4 +55,9 @@ def print_summary(console: Console, meta: dict[str, Any], from_cache: bool, fold
         console.print(f"[bold]{split}[/]: {stats['samples']} samples, {stats['tokens']:,} tokens, "
                       f"{stats['trained_tokens']:,} trained ({stats['trained_fraction']:.1%}), "
                       f"mean length {stats['mean_length']:.1f}, max {stats['max_length']}", highlight=False)
+        untrained = stats.get("untrained_samples", 0)  # absent from caches written before issue 16
+        if untrained:
+            which = "1 sample has" if untrained == 1 else f"{untrained} samples have"
+            console.print(f"  [yellow]{which} no trained token[/]: they teach nothing, and a training step made "
+                          "only of them has a NaN loss (0/0). `sample_packing: true` drops them.", highlight=False)
         console.print(f"  lengths: {histogram}", highlight=False)

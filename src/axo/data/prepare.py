@@ -62,7 +62,9 @@ def _prepare_entries(entries: list[DatasetConfig], cfg: AxoConfig, tokenizer: Pr
     reports = []
     for index, entry in enumerate(entries):
         rows = read_rows(entry, config_dir)
-        produced = format_for(tokenizer, cfg, entry).tokenize(rows)
+        prompt_format = format_for(tokenizer, cfg, entry)
+        produced = prompt_format.tokenize(rows)
+        _require_trained(produced, tokenizer, prompt_format.masking(), entry.path, f"{section}[{index}]")
         cleaned = apply_length_rules(produced, rows, cfg)
         kept = cleaned.samples
         if seen is not None:
@@ -77,9 +79,54 @@ def _prepare_entries(entries: list[DatasetConfig], cfg: AxoConfig, tokenizer: Pr
         if not rows.rows:
             raise data_error("holds no rows.", origin=entry.path, key=f"{section}[{index}]",
                              hint="Check the file, `split` and `data_files`.")
+        if kept and not _trained_kinds(kept, set())[0]:  # the length rules took every trained token away
+            done = ("cut every trained token off" if cfg.excess_length_strategy == "truncate"
+                    else "dropped every sample that had one")
+            raise data_error(f"no sample kept has a trained token: at sequence_len {cfg.sequence_len}, "
+                             f"`excess_length_strategy: {cfg.excess_length_strategy}` {done}.",
+                             origin=entry.path, key=f"{section}[{index}]",
+                             hint="Raise `sequence_len`, or shorten the prompts so the answers fit.")
         samples += kept
         reports.append(DatasetReport(entry.path, len(rows.rows), len(kept), dict(cleaned.dropped), cleaned.truncated))
     return samples, reports
+
+
+def _trained_kinds(samples: list[Sample], special: set[int]) -> tuple[bool, bool]:
+    """(does any sample train a token, does any train a token outside `special`). Stops at the first
+    ordinary trained token, so a normal dataset costs one sample's labels."""
+    trained = False
+    for sample in samples:
+        if sample.label is not None:  # sequence classification: the class is what is learnt
+            return True, True
+        for label in sample.labels:
+            if label != IGNORE_INDEX:
+                if label not in special:
+                    return True, True
+                trained = True
+    return trained, False
+
+
+def _special_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    ids = set(tokenizer.all_special_ids)
+    ids.update(index for index, token in tokenizer.added_tokens_decoder.items() if token.special)
+    return ids
+
+
+def _require_trained(samples: list[Sample], tokenizer: PreTrainedTokenizerBase, masking: tuple[str, str],
+                     origin: str, key: str) -> None:
+    """Refuse a dataset in which no token carries loss (training would divide by zero trained tokens and
+    report a NaN loss) or only special tokens do (every answer is empty: the model would learn to stop)."""
+    if not samples:
+        return
+    trained, ordinary = _trained_kinds(samples, _special_ids(tokenizer))
+    settings, hint = masking
+    if not trained:
+        which = "its only sample has" if len(samples) == 1 else f"all {len(samples)} of its samples have"
+        raise data_error(f"{which} no trained token ({settings}): nothing would be "
+                         "learnt, and training would end in a NaN loss (0/0).", origin=origin, key=key, hint=hint)
+    if not ordinary:
+        raise data_error(f"only special tokens (end of sequence / end of turn) carry loss in its {len(samples)} "
+                         f"samples ({settings}): every text to learn is empty.", origin=origin, key=key, hint=hint)
 
 
 def _split(samples: list[Sample], cfg: AxoConfig) -> tuple[list[Sample], list[Sample]]:
@@ -96,7 +143,10 @@ def _split(samples: list[Sample], cfg: AxoConfig) -> tuple[list[Sample], list[Sa
 def summarize(samples: list[Sample]) -> dict[str, Any]:
     """Token counts and a length histogram (powers of two) for a split."""
     lengths = [len(s.input_ids) for s in samples]
-    trained = sum(sum(1 for label in s.labels if label != IGNORE_INDEX) for s in samples)
+    counts = [sum(1 for label in s.labels if label != IGNORE_INDEX) for s in samples]
+    trained = sum(counts)
+    # Kept without sample_packing, they cost time, and a step made only of them has a 0/0 loss.
+    untrained = sum(1 for s, count in zip(samples, counts) if not count and s.label is None)
     histogram: Counter = Counter()
     for length in lengths:
         bucket = 1
@@ -104,7 +154,7 @@ def summarize(samples: list[Sample]) -> dict[str, Any]:
             bucket *= 2
         histogram[bucket] += 1
     total = sum(lengths)
-    return {"samples": len(samples), "tokens": total, "trained_tokens": trained,
+    return {"samples": len(samples), "tokens": total, "trained_tokens": trained, "untrained_samples": untrained,
             "trained_fraction": trained / total if total else 0.0,
             "max_length": max(lengths, default=0), "mean_length": total / len(samples) if samples else 0.0,
             "length_histogram": {str(k): histogram[k] for k in sorted(histogram)}}
@@ -159,5 +209,9 @@ def _prepare_unlocked(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase, config
         "seconds": round(time.perf_counter() - started, 3),
         "tokenizer": str(tokenizer.name_or_path),
     }
+    for split, samples in (("train", train), ("eval", evaluation)):
+        if samples and not _trained_kinds(samples, set())[0]:  # each dataset has some: a split took none of them
+            raise data_error(f"the {split} split holds {len(samples)} samples and none has a trained token.",
+                             key="val_set_size", hint="Lower `val_set_size`, or fix the samples without a trained token.")
     folder = save_prepared(root, key, {"train": train, "eval": evaluation}, meta)
     return PreparedData(train, evaluation, folder, key, False, meta)

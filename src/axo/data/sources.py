@@ -3,19 +3,22 @@ errors) or Hugging Face hub datasets (through `datasets.load_dataset`)."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from axo.config.paths import looks_like_hub_id, resolve_local_path
 from axo.config.schema import DatasetConfig
-from axo.data.errors import data_error
+from axo.data.errors import data_error, describe
 
 SUFFIX_TYPES = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".arrow": "arrow",
                 ".txt": "text"}
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # the JSON escape of a UTF-16 surrogate half
 _SLICE = re.compile(r"^(?P<split>[\w.-]+)(\[(?P<start>-?\d+%?)?:(?P<stop>-?\d+%?)?\])?$")
 
 
@@ -35,36 +38,75 @@ class Rows:
 
 
 def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
-    """The JSON objects of a .jsonl file and their 1-based line numbers; blank lines are skipped.
+    """The JSON objects of a .jsonl file and their 1-based line numbers; blank lines are skipped, and a
+    UTF-8 byte-order mark at the start (what Excel and Notepad write) is ignored.
 
     Raises:
-        DataError: for a missing file, a line that is not JSON, or a line that is not an object.
+        DataError: for a missing file, a line that is not UTF-8 or not JSON, or a line that is not an object.
     """
     if not path.is_file():
         raise data_error("no such file.", origin=str(path), hint="Check the path.")
     rows, lines = [], []
-    with path.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
+    with path.open("rb") as handle:  # bytes, decoded per line: a bad byte is reported with its line
+        for number, raw in enumerate(handle, start=1):
+            text = _decode(raw[3:] if number == 1 and raw.startswith(codecs.BOM_UTF8) else raw, path, number)
             if not text.strip():
                 continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise data_error(f"line {number} is not valid JSON: {exc.msg} (column {exc.colno}).",
-                                 origin=str(path), line=number,
-                                 hint="Each line of a .jsonl file must be one JSON object.") from None
+            row = _parse_json(text, path, number)
             if not isinstance(row, dict):
-                raise data_error(f"line {number} is a JSON {type(row).__name__}, not an object.", origin=str(path),
+                raise data_error(f"line {number} is {describe(row)}, not a JSON object.", origin=str(path),
                                  line=number, hint='Write each row as {"field": value, ...}.')
             rows.append(row)
             lines.append(number)
     return rows, lines
 
 
-def _read_json(path: Path, field_name: str | None) -> tuple[list[dict[str, Any]], list[int]]:
-    text = path.read_text(encoding="utf-8")
+def _decode(raw: bytes, path: Path, number: int) -> str:
     try:
-        data = json.loads(text)
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise data_error(f"line {number} is not UTF-8 text (byte {raw[exc.start]:#04x} at column {exc.start + 1}).",
+                         origin=str(path), line=number,
+                         hint="Save the file as UTF-8 (it may be Latin-1 or UTF-16: `iconv -f latin1 -t utf-8 "
+                              "IN > OUT` converts the former).") from None
+
+
+def _parse_json(text: str, path: Path, number: int | None) -> Any:
+    """`text` parsed as JSON; `number` is its line in a .jsonl file, None for a whole .json file (whose
+    syntax errors the caller reports, as it may read the file as JSON Lines instead)."""
+    where = f"line {number}" if number else "the file"
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if number is None:
+            raise
+        raise data_error(f"line {number} is not valid JSON: {exc.msg} (column {exc.colno}).",
+                         origin=str(path), line=number,
+                         hint="Each line of a .jsonl file must be one JSON object.") from None
+    except RecursionError:  # json's decoder recurses once per nesting level
+        raise data_error(f"{where} nests arrays or objects too deeply to read.", origin=str(path),
+                         line=number, hint="Rows are flat objects of text fields (and message lists).") from None
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text) and _holds_lone_surrogate(value):
+        # json accepts an unpaired `\ud800`; the tokenizer then fails with a TypeError that names nothing.
+        raise data_error(f"{where} holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff), which is not text.",
+                         origin=str(path), line=number,
+                         hint="Write the character itself or both halves of its escape (😀 is \\ud83d\\ude00); "
+                              "the file was probably cut in the middle of a character.")
+    return value
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _read_json(path: Path, field_name: str | None) -> tuple[list[dict[str, Any]], list[int]]:
+    text = path.read_text(encoding="utf-8-sig")  # -sig: a leading byte-order mark is not part of the JSON
+    try:
+        data = _parse_json(text, path, None)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # one object per line in a .json file: read it as JSON Lines
             return read_jsonl(path)
@@ -81,21 +123,31 @@ def _read_json(path: Path, field_name: str | None) -> tuple[list[dict[str, Any]]
         raise data_error("must hold a JSON list of row objects.", origin=str(path))
     for index, row in enumerate(data):
         if not isinstance(row, dict):
-            raise data_error(f"row {index + 1} is a JSON {type(row).__name__}, not an object.", origin=str(path),
-                             line=index + 1)
+            raise data_error(f"row {index + 1} is {describe(row)}, not a JSON object.", origin=str(path),
+                             line=index + 1, hint='Write each row as {"field": value, ...}.')
     return data, []
 
 
 def _read_csv(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    # Long documents exceed csv's default 128 KiB field limit, which is not a mistake in the file.
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    with path.open(encoding="utf-8-sig", newline="") as handle:  # -sig: Excel starts its CSV with a BOM
         reader = csv.DictReader(handle)
         rows, lines = [], []
-        for row in reader:
-            if None in row:
-                raise data_error(f"line {reader.line_num} has more columns than the header.", origin=str(path),
-                                 line=reader.line_num, hint="Quote values that contain commas.")
-            rows.append(row)
-            lines.append(reader.line_num)
+        try:
+            for row in reader:
+                if None in row:
+                    raise data_error(f"line {reader.line_num} has more columns than the header.", origin=str(path),
+                                     line=reader.line_num, hint="Quote values that contain commas.")
+                if None in row.values():
+                    raise data_error(f"line {reader.line_num} has fewer columns than the header "
+                                     f"({', '.join(reader.fieldnames or [])}).", origin=str(path),
+                                     line=reader.line_num, hint="Give every row a value for each column (empty is fine).")
+                rows.append(row)
+                lines.append(reader.line_num)
+        except csv.Error as exc:
+            raise data_error(f"line {reader.line_num} cannot be read as CSV: {exc}.", origin=str(path),
+                             line=reader.line_num, hint="Save the file as plain UTF-8 CSV.") from None
     return rows, lines
 
 
@@ -113,7 +165,7 @@ def _read_table(path: Path, kind: str) -> tuple[list[dict[str, Any]], list[int]]
                 except pa.ArrowInvalid:
                     table = pa.ipc.open_file(source).read_all()
     except (pa.ArrowInvalid, OSError) as exc:
-        raise data_error(f"cannot be read as {kind}: {exc}.", origin=str(path)) from None
+        raise data_error(f"cannot be read as {kind}: {str(exc).rstrip('.')}.", origin=str(path)) from None
     return table.to_pylist(), []
 
 
@@ -124,7 +176,7 @@ def _read_file(path: Path, kind: str, entry: DatasetConfig) -> tuple[list[dict[s
         if kind == "csv":
             return _read_csv(path)
         if kind == "text":
-            lines = path.read_text(encoding="utf-8").splitlines()
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
             return [{"text": line} for line in lines if line.strip()], [i + 1 for i, line in enumerate(lines) if line.strip()]
         return _read_table(path, kind)
     except UnicodeDecodeError:

@@ -55,23 +55,40 @@ class StopOnSignal(TrainerCallback):
 
 
 class LossWatchdog(TrainerCallback):
-    """Stops on a NaN/inf loss at once, and on a loss above `threshold` for `patience` logs in a row."""
+    """Stops on a NaN/inf loss at once, and on a loss above `threshold` for `patience` logs in a row.
+
+    With `trainer` set (an AxoTrainer, which counts trained tokens), the NaN message says whether the
+    batches since the previous log had any trained token: with none, the loss is 0/0 and the data's masking
+    is to blame, not the learning rate."""
 
     def __init__(self, threshold: float | None, patience: int):
         self.threshold = threshold
         self.patience = patience
         self.strikes = 0
+        self.trainer: Any = None  # set once the trainer exists
+        self._counted = (0, 0)  # (step, trained tokens) at the previous training log
+
+    def _trained_since_last_log(self, step: int) -> tuple[int, int] | None:
+        """(step of the previous log, tokens trained since): every process calls it at each training log, as
+        reading the count is a collective with several processes."""
+        if self.trainer is None:
+            return None
+        total = self.trainer.trained_tokens
+        (before_step, before), self._counted = self._counted, (step, total)
+        return before_step, total - before
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        # A resumed run starts counting at the checkpoint's step; the token counter starts at 0 in this process.
+        self._counted = (state.global_step, 0)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         loss = (logs or {}).get("loss")
         if loss is None:
             return
+        since = self._trained_since_last_log(state.global_step)
         grad_norm = (logs or {}).get("grad_norm")
         if not math.isfinite(loss) or (grad_norm is not None and not math.isfinite(grad_norm)):
-            what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {grad_norm}"
-            raise TrainingDiverged([Problem(
-                Severity.ERROR, Kind.CONFLICT, "learning_rate", f"{what} at step {state.global_step}.",
-                "Lower learning_rate, raise warmup_steps, keep max_grad_norm on (1.0), or use bf16 instead of fp16.")])
+            raise TrainingDiverged([_diverged(loss, grad_norm, state.global_step, since)])
         if self.threshold is not None and loss > self.threshold:
             self.strikes += 1
             if self.strikes >= self.patience:
@@ -81,6 +98,31 @@ class LossWatchdog(TrainerCallback):
                     f"{state.global_step}).", "Lower learning_rate or check the data; raise the threshold if expected.")])
         else:
             self.strikes = 0
+
+
+def _diverged(loss: float, grad_norm: float | None, step: int, since: tuple[int, int] | None) -> Problem:
+    """The problem for a NaN/inf loss or gradient norm at `step`; `since` is (previous log's step, tokens
+    trained since then) when known."""
+    what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {grad_norm}"
+    steps = f"steps {since[0] + 1}–{step}" if since and since[0] + 1 < step else f"step {step}"
+    if since is not None and since[1] == 0:
+        return Problem(
+            Severity.ERROR, Kind.CONFLICT, "datasets",
+            f"{what} at step {step}, and no token of the batches of {steps} carried loss (every label was masked): "
+            "the loss was 0/0. This is the data's masking, not the learning rate.",
+            "Find the samples with no trained token (`axo preprocess CONFIG --debug 5` colours what is trained) and "
+            "fix their masking (roles_to_train, train_on_inputs, empty answers), or set `sample_packing: true`, "
+            "which drops such samples.")
+    hint = "Lower learning_rate, raise warmup_steps, keep max_grad_norm on (1.0), or use bf16 instead of fp16."
+    if since is None:
+        return Problem(Severity.ERROR, Kind.CONFLICT, "learning_rate", f"{what} at step {step}.", hint)
+    if steps.startswith("step "):  # one step: its batches had trained tokens, so the loss was no 0/0
+        counted = f" (its batches had {since[1]:,} trained tokens, so the masking is not the cause)"
+    else:  # several steps: one of them may still have had none
+        counted = f" (the batches of {steps} had {since[1]:,} trained tokens)"
+        hint += (" If `axo preprocess` reports samples with no trained token, a step made only of them is 0/0 "
+                 "too: `logging_steps: 1` shows which step it was.")
+    return Problem(Severity.ERROR, Kind.CONFLICT, "learning_rate", f"{what} at step {step}{counted}.", hint)
 
 
 class FaultInjector(TrainerCallback):

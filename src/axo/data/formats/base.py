@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from axo.config.schema import AxoConfig, DatasetConfig
-from axo.data.errors import data_error
+from axo.data.errors import data_error, describe
 from axo.data.sources import Rows
 
 if TYPE_CHECKING:
@@ -46,19 +47,55 @@ class PromptFormat(ABC):
         """Samples for `rows` (a row may give none or several). Raises DataError for malformed rows."""
 
     def field(self, rows: Rows, index: int, name: str, *, required: bool = True, default: Any = None) -> Any:
-        """Row `index`'s value of `name`; a missing required field is an error naming file, row and field."""
+        """Row `index`'s value of `name`; a missing (or null) required field is an error naming file, row and
+        field, and saying which of the two it is."""
         row = rows.rows[index]
         value = row.get(name, default)
         if value is None and required:
             origin, line = rows.where(index)
+            if name in row:
+                raise data_error(f"row {line}: {name!r} is null; the {self.name} format needs a value there.",
+                                 origin=origin, line=line, key=name,
+                                 hint='Write the value (an empty string "" if there is none), or remove the row.')
             present = ", ".join(sorted(map(str, row))) or "none"
             raise data_error(f"row {line} has no {name!r} field, which the {self.name} format needs "
                              f"(fields present: {present}).", origin=origin, line=line, key=name,
-                             hint=self.field_hint(name))
+                             hint=self._missing_hint(name, origin))
         return value
+
+    def text(self, rows: Rows, index: int, name: str, *, required: bool = True) -> str:
+        """Row `index`'s field `name` as text. A list, object, number or boolean is an error naming the type
+        found: `str()` would train its Python spelling (`['a', 'b']`, `1.0`, `True`), never what was meant.
+        An optional field that is absent or null reads as ""."""
+        value = self.field(rows, index, name, required=required)
+        if isinstance(value, str):
+            return value
+        if value is None:
+            return ""
+        origin, line = rows.where(index)
+        if isinstance(value, (list, dict)):
+            hint = ("Write it as one string (join the pieces yourself if that is what you mean)"
+                    + ("; for conversations use `type: chat_template`." if isinstance(value, list) else "."))
+        else:
+            hint = f'Quote it, e.g. "{json.dumps(value)}": text fields hold strings.'
+        raise data_error(f"row {line}: {name!r} is {describe(value)}, not a string; the {self.name} format "
+                         "reads it as text.", origin=origin, line=line, key=name, hint=hint)
+
+    def _missing_hint(self, name: str, origin: str) -> str:
+        hint = self.field_hint(name)
+        if origin.lower().endswith(".csv") or self.entry.ds_type == "csv":
+            # csv.DictReader takes the first line as the header: without one, the first row's values are the names.
+            hint += " A CSV file's first line must be the header naming its columns."
+        return hint
 
     def field_hint(self, name: str) -> str:
         return f"Add {name!r} to every row, or point the format at your column name."
+
+    def masking(self) -> tuple[str, str]:
+        """(the settings that decide which tokens carry loss, how to get some trained) for the error raised
+        when a dataset has no trained token; called after `tokenize`, so it may report what the rows held."""
+        return (f"train_on_inputs: {str(self.cfg.train_on_inputs).lower()}",
+                "Check that the rows hold the text to learn and that the format's masking keeps some of it.")
 
 
 _FORMATS: dict[str, type[PromptFormat]] = {}

@@ -13,8 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from jinja2 import TemplateError, TemplateSyntaxError
+
 from axo.data.chat_templates import resolve_chat_template
-from axo.data.errors import data_error
+from axo.data.errors import data_error, describe
 from axo.data.formats.base import IGNORE_INDEX, PromptFormat, Sample, register_format
 from axo.data.sources import Rows
 from axo.data.tokens import encode_batch_with_offsets
@@ -35,6 +37,83 @@ class Turn:
 
 class _TemplateRenderError(Exception):
     pass
+
+
+class _TemplateSyntaxError(Exception):
+    def __init__(self, message: str, lineno: int | None):
+        super().__init__(message)
+        self.lineno = lineno
+
+
+def _syntax_error(exc: _TemplateSyntaxError, name: str, jinja: str | None, template: str):
+    """The DataError for a chat template that does not compile: it names where the template came from and
+    its line, since no data row is at fault."""
+    if name == "jinja":
+        key, origin = "chat_template_jinja", (jinja if jinja and jinja.endswith((".jinja", ".j2")) else None)
+        source = f"the template in `chat_template_jinja`{f' ({origin})' if origin else ''}"
+    elif name.endswith((".jinja", ".j2")):
+        key, origin, source = "chat_template", name, f"the chat template file {name}"
+    else:
+        key, origin, source = "chat_template", None, f"the chat template {name!r} (from the tokenizer or axo)"
+    lines = template.splitlines()
+    shown = f": `{lines[exc.lineno - 1].strip()[:120]}`" if exc.lineno and 0 < exc.lineno <= len(lines) else ""
+    return data_error(f"{source} is not valid Jinja: {exc} (template line {exc.lineno}{shown}).", origin=origin,
+                      line=exc.lineno, key=key,
+                      hint="Fix the template's syntax (every `{%` closes with `%}`, every `{{` with `}}`, every "
+                           "`{% if %}`/`{% for %}` with its `{% endif %}`/`{% endfor %}`).")
+
+
+def _check_training_fields(flag: Any, flag_key: str, detail: Any, detail_key: str, where: str, origin: str,
+                           line: int, key: str) -> None:
+    """A message's per-message training switches have the types Axolotl defines: `training` a boolean (the
+    string "false" would otherwise switch training on), `train_detail` a list of {begin_offset, end_offset,
+    train} spans."""
+    if flag is not None and not isinstance(flag, bool):
+        raise data_error(f"{where}: {flag_key!r} is {describe(flag)}, not true or false.", origin=origin, line=line,
+                         key=f"{key}.{flag_key}", hint="Write true or false without quotes.")
+    if detail is None:
+        return
+    spans_ok = isinstance(detail, list) and all(
+        isinstance(span, dict) and all(isinstance(span.get(name, 0), int) and not isinstance(span.get(name, 0), bool)
+                                       for name in ("begin_offset", "end_offset")) for span in detail)
+    if not spans_ok:
+        raise data_error(f"{where}: {detail_key!r} is {describe(detail)}, not a list of character spans.",
+                         origin=origin, line=line, key=f"{key}.{detail_key}",
+                         hint='Write it as [{"begin_offset": 0, "end_offset": 9, "train": true}, ...].')
+
+
+def content_text(value: Any, where: str, origin: str, line: int, key: str) -> str:
+    """A message's content as text: a string as it is, null as "", and OpenAI content parts
+    (`[{"type": "text", "text": "hi"}, ...]`) as their texts joined with no separator, which is what chat
+    templates that accept parts render for text-only content (Qwen2-VL's, Llama 3.2's: one `text` after
+    another). Any other part type (image_url, input_audio, file, ...) is an error: a text model cannot be
+    trained on it, and its Python repr must never reach the template."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if not isinstance(value, list):
+        raise data_error(f"{where}: the content is {describe(value)}, not text or a list of content parts.",
+                         origin=origin, line=line, key=key,
+                         hint='Write the content as a string, or as content parts [{"type": "text", "text": "..."}].')
+    pieces = []
+    for number, part in enumerate(value):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            pieces.append(part["text"])
+            continue
+        if not isinstance(kind, str):
+            problem = f"is {describe(part)}, not a content part such as {{\"type\": \"text\", \"text\": \"...\"}}"
+            hint = 'Write each part as {"type": "text", "text": "..."}, or write the whole content as one string.'
+        elif kind == "text":
+            problem = f"has type 'text' but its 'text' is {describe(part.get('text'))}, not a string"
+            hint = 'Write it as {"type": "text", "text": "..."}.'
+        else:
+            problem = f"is of type {kind!r}: only 'text' parts can be trained"
+            hint = f"Remove the {kind} parts (or replace them with text); axo fine-tunes text-only models."
+        raise data_error(f"{where}: content part {number} {problem}.", origin=origin, line=line,
+                         key=f"{key}[{number}]", hint=hint)
+    return "".join(pieces)
 
 
 @register_format
@@ -65,8 +144,10 @@ class ChatTemplateFormat(PromptFormat):
         messages = self.field(rows, index, entry.field_messages)
         origin, line = rows.where(index)
         if not isinstance(messages, list):
-            raise data_error(f"row {line}: `{entry.field_messages}` must be a list of messages.", origin=origin,
-                             line=line, key=entry.field_messages)
+            raise data_error(f"row {line}: `{entry.field_messages}` is {describe(messages)}, not a list of messages.",
+                             origin=origin, line=line, key=entry.field_messages,
+                             hint='Write it as [{"role": "user", "content": "..."}, ...] (a JSON array, not a string '
+                                  "holding one).")
         mapping = entry.message_property_mappings or {"role": "role", "content": "content"}
         role_key, content_key = mapping.get("role", "role"), mapping.get("content", "content")
         train_roles = set(entry.roles_to_train or [])
@@ -74,23 +155,35 @@ class ChatTemplateFormat(PromptFormat):
         detail_key = entry.message_field_training_detail or "train_detail"
         turns = []
         if entry.field_system and rows.rows[index].get(entry.field_system):
-            turns.append(Turn("system", str(rows.rows[index][entry.field_system]), False))
+            turns.append(Turn("system", self.text(rows, index, entry.field_system), False))
         for number, message in enumerate(messages):
+            where = f"row {line}, message {number}"
             if not isinstance(message, dict) or role_key not in message or content_key not in message:
-                raise data_error(f"row {line}: message {number} needs {role_key!r} and {content_key!r}.", origin=origin,
+                found = "" if isinstance(message, dict) else f" (it is {describe(message)})"
+                raise data_error(f"{where} needs {role_key!r} and {content_key!r}{found}.", origin=origin,
                                  line=line, key=f"{entry.field_messages}[{number}]",
                                  hint="Map your keys with `message_property_mappings: {role: ..., content: ...}`.")
-            role = roles.get(str(message[role_key]), str(message[role_key]))
+            if not isinstance(message[role_key], str):
+                raise data_error(f"{where}: {role_key!r} is {describe(message[role_key])}, not a role name.",
+                                 origin=origin, line=line, key=f"{entry.field_messages}[{number}].{role_key}",
+                                 hint='Use a role such as "user", "assistant" or "system".')
+            role = roles.get(message[role_key], message[role_key])
+            self.roles_seen.add(role)
             if entry.drop_system_message and role == "system":
                 continue
             detail = message.get(detail_key)
-            if flag_key in message and message[flag_key] is not None:
-                trainable = bool(message[flag_key])
+            flag = message.get(flag_key)
+            _check_training_fields(flag, flag_key, detail, detail_key, where, origin, line,
+                                   f"{entry.field_messages}[{number}]")
+            if flag is not None:
+                trainable = flag
             elif detail is not None:
                 trainable = bool(detail)
             else:
                 trainable = self.cfg.train_on_inputs or role in train_roles
-            turns.append(Turn(role, "" if message[content_key] is None else str(message[content_key]), trainable, detail))
+            content = content_text(message[content_key], where, origin, line,
+                                   f"{entry.field_messages}[{number}].{content_key}")
+            turns.append(Turn(role, content, trainable, detail))
         tools = rows.rows[index].get(entry.field_tools or "tools")
         return turns, tools
 
@@ -99,8 +192,11 @@ class ChatTemplateFormat(PromptFormat):
         try:
             return self.tokenizer.apply_chat_template(messages, chat_template=template, tokenize=False,
                                                       tools=tools or None)
+        except TemplateSyntaxError as exc:  # the template itself does not compile: no row is to blame
+            raise _TemplateSyntaxError(exc.message or str(exc), exc.lineno) from None
         except Exception as exc:  # jinja's raise_exception and template errors come in several types
-            raise _TemplateRenderError(str(exc)) from None
+            detail = str(exc) if type(exc) is TemplateError else f"{type(exc).__name__}: {exc}"
+            raise _TemplateRenderError(detail) from None
 
     def _content_spans(self, template: str, turns: list[Turn], tools: Any) -> tuple[str, list[tuple[int, int] | None]]:
         """The rendered text and each turn's (start, end) character span in it."""
@@ -133,19 +229,24 @@ class ChatTemplateFormat(PromptFormat):
 
     def tokenize(self, rows: Rows) -> list[Sample]:
         entry = self.entry
-        template = resolve_chat_template(entry.chat_template or self.cfg.chat_template or "tokenizer_default",
-                                         entry.chat_template_jinja or self.cfg.chat_template_jinja, self.tokenizer)
+        name = entry.chat_template or self.cfg.chat_template or "tokenizer_default"
+        jinja = entry.chat_template_jinja or self.cfg.chat_template_jinja
+        template = resolve_chat_template(name, jinja, self.tokenizer)
         roles = self._roles()
+        self.roles_seen: set[str] = set()
         texts, layouts = [], []
         for index in range(len(rows.rows)):
             turns, tools = self._turns(rows, index, roles)
             try:
                 text, spans = self._content_spans(template, turns, tools)
+            except _TemplateSyntaxError as exc:
+                raise _syntax_error(exc, name, jinja, template) from None
             except _TemplateRenderError as exc:
                 origin, line = rows.where(index)
                 raise data_error(f"row {line}: the chat template refused the conversation: {exc}", origin=origin,
                                  line=line, key=entry.field_messages,
-                                 hint="Check the roles (some templates need user/assistant alternation and no system).") from None
+                                 hint="Check the roles (some templates need user/assistant alternation and no "
+                                      "system) and the fields the template reads.") from None
             texts.append(text)
             layouts.append((turns, spans))
         if not texts:
@@ -154,6 +255,20 @@ class ChatTemplateFormat(PromptFormat):
         eos, eot = self.tokenizer.eos_token_id, self._eot_ids()
         return [Sample(list(ids), self._labels(ids, offsets, turns, spans, eos, eot), index)
                 for index, (ids, offsets, (turns, spans)) in enumerate(zip(all_ids, all_offsets, layouts))]
+
+    def masking(self) -> tuple[str, str]:
+        entry = self.entry
+        trained = sorted(entry.roles_to_train or [])
+        seen: set[str] = getattr(self, "roles_seen", set())
+        flags = f", message_field_training: {entry.message_field_training}" if entry.message_field_training else ""
+        settings = (f"roles_to_train: [{', '.join(trained)}], train_on_inputs: {str(self.cfg.train_on_inputs).lower()}"
+                    f"{flags}; roles in the data (after `roles:` mapping): {', '.join(sorted(seen)) or 'none'}")
+        if seen & set(trained):  # the roles are there: their turns are empty or switched off per message
+            return settings, (f"Fill the {', '.join(sorted(seen & set(trained)))} turns (an empty message is not "
+                              "trained), or check their per-message `training` flags.")
+        others = sorted(seen - {"system", "user"}) or ["gpt"]
+        return settings, (f"Map the data's role names to the template's with `roles:` (e.g. `roles: {{assistant: "
+                          f"[{', '.join(others)}]}}`), or list the roles to train in `roles_to_train`.")
 
     def _labels(self, ids: list[int], offsets: list[tuple[int, int]], turns: list[Turn],
                 spans: list[tuple[int, int] | None], eos: int | None, eot: set[int]) -> list[int]:

@@ -15,7 +15,7 @@ class ClassificationFormat(PromptFormat):
 
     def tokenize(self, rows: Rows) -> list[Sample]:
         column = self.entry.field or "text"
-        texts = [str(self.field(rows, index, column)) for index in range(len(rows.rows))]
+        texts = [self.text(rows, index, column) for index in range(len(rows.rows))]
         raw = [self.field(rows, index, "label") for index in range(len(rows.rows))]
         names = sorted({value for value in raw if isinstance(value, str)})
         if names and any(not isinstance(value, str) for value in raw):
@@ -24,7 +24,8 @@ class ClassificationFormat(PromptFormat):
         ids = [names.index(value) if isinstance(value, str) else value for value in raw]
         limit = self.cfg.num_labels
         for index, value in enumerate(ids):
-            if not isinstance(value, int) or value < 0 or (limit is not None and value >= limit):
+            # bool is an int in Python: `label: true` must not quietly become class 1.
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0 or (limit is not None and value >= limit):
                 origin, line = rows.where(index)
                 raise data_error(f"row {line}: label {raw[index]!r} is not a class id in [0, {limit or '?'}).",
                                  origin=origin, line=line, key="label", hint="Set `num_labels` to the number of classes.")

@@ -14,7 +14,7 @@ class CompletionFormat(PromptFormat):
 
     def tokenize(self, rows: Rows) -> list[Sample]:
         column = self.entry.field or "text"
-        texts = [str(self.field(rows, index, column)) for index in range(len(rows.rows))]
+        texts = [self.text(rows, index, column) for index in range(len(rows.rows))]
         if not texts:
             return []
         eos = self.tokenizer.eos_token_id

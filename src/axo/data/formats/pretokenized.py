@@ -19,7 +19,7 @@ class PretokenizedFormat(PromptFormat):
             ids = self.field(rows, index, "input_ids")
             labels = rows.rows[index].get("labels")
             mask = rows.rows[index].get("attention_mask")
-            if not isinstance(ids, list) or not all(isinstance(t, int) and 0 <= t < vocab for t in ids):
+            if not isinstance(ids, list) or not all(type(t) is int and 0 <= t < vocab for t in ids):  # not bools
                 raise data_error(f"row {line}: `input_ids` must be a list of token ids in [0, {vocab}).",
                                  origin=origin, line=line, key="input_ids",
                                  hint="Were these ids made with a different tokenizer?")
@@ -28,6 +28,10 @@ class PretokenizedFormat(PromptFormat):
             if not isinstance(labels, list) or len(labels) != len(ids):
                 raise data_error(f"row {line}: `labels` must be a list as long as `input_ids` ({len(ids)}).",
                                  origin=origin, line=line, key="labels")
+            if not all(type(t) is int and (t == IGNORE_INDEX or 0 <= t < vocab) for t in labels):
+                raise data_error(f"row {line}: `labels` must hold token ids in [0, {vocab}) or {IGNORE_INDEX} "
+                                 "(no loss).", origin=origin, line=line, key="labels",
+                                 hint=f"Mask a position with {IGNORE_INDEX}; anything else is a token id to predict.")
             if mask is not None:
                 if not isinstance(mask, list) or len(mask) != len(ids):
                     raise data_error(f"row {line}: `attention_mask` must be as long as `input_ids`.",
@@ -38,3 +42,7 @@ class PretokenizedFormat(PromptFormat):
 
     def field_hint(self, name: str) -> str:
         return "Rows without `type:` must be pre-tokenized; set `type:` (e.g. alpaca, chat_template) for text rows."
+
+    def masking(self) -> tuple[str, str]:
+        return (f"pre-tokenized rows train the positions whose `labels` are not {IGNORE_INDEX}",
+                "Give some positions a real label (or leave `labels` out to train every token).")
