@@ -116,3 +116,26 @@ def test_cli_merge_with_explicit_adapter_and_output(workspace, tiny_llama_dir):
     assert Path("elsewhere/model.safetensors").exists()
     missing = CliRunner().invoke(app, ["merge-lora", "nowhere"])
     assert missing.exit_code == 1 and "does not exist" in missing.stderr
+
+
+def test_disk_full_while_writing_a_shard_keeps_the_previous_merge(workspace, tiny_llama_dir, monkeypatch):
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    _train(tiny_llama_dir)
+    merge_lora("out")
+    previous = {p.name: p.read_bytes() for p in Path("out/merged").iterdir()}
+
+    def full_disk(tensors, filename, *args, **kwargs):  # what safetensors raises when the disk fills up
+        Path(filename).write_bytes(b"\0" * 1024)
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full_disk)
+    result = CliRunner().invoke(app, ["merge-lora", "out"])
+    flat = " ".join((result.stdout + result.stderr).split())
+    assert result.exit_code == 1 and "Traceback" not in flat, flat
+    assert "writing the merged model to out/merged failed: No space left on device" in flat and "GiB free" in flat
+    assert "the merged model already there is untouched" in flat and "--output" in flat
+    assert {p.name: p.read_bytes() for p in Path("out/merged").iterdir()} == previous
+    assert not Path("out/merged.partial").exists() and not Path("out/merged.old").exists()
+

@@ -22,13 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 from axo import __version__
 from axo.config.paths import resolve_local_path
+from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.config.schema import AxoConfig
 from axo.data.formats.base import Sample
+from axo.storage import free_space, write_failure
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: prepared under the data checks of issue 16 (typed fields, content parts, trained tokens)
 _DATA_KEYS = ("datasets", "test_datasets", "sequence_len", "excess_length_strategy", "min_sample_len",
               "train_on_inputs", "chat_template", "chat_template_jinja", "eot_tokens", "train_on_eos", "val_set_size",
               "shuffle_merged_datasets", "seed", "dataset_exact_deduplication", "sample_packing", "num_labels")
@@ -128,7 +130,13 @@ def save_prepared(root: Path, key: str, splits: dict[str, list[Sample]], meta: d
     """Write `splits` and `meta` under `root/key` atomically; returns the final folder."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / key
-    staging = Path(tempfile.mkdtemp(prefix=f".{key}.{os.getpid()}.", suffix=".partial", dir=root))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{key}.{os.getpid()}.", suffix=".partial", dir=root))
+    except OSError as exc:
+        reason = write_failure(exc)
+        if reason is None:
+            raise
+        raise _disk_full(root, reason) from None
     try:
         for name, samples in splits.items():
             _write_split(staging / f"{name}.arrow", samples)
@@ -141,10 +149,21 @@ def save_prepared(root: Path, key: str, splits: dict[str, list[Sample]], meta: d
             return final
         staging.rename(final)
         fsync(root)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        reason = write_failure(exc) if isinstance(exc, Exception) else None
+        if reason is not None:  # a full disk (pyarrow and Python raise OSError ENOSPC); anything else is a bug
+            raise _disk_full(root, reason) from None
         raise
     return final
+
+
+def _disk_full(root: Path, reason: str) -> ConfigError:
+    return ConfigError([Problem(
+        Severity.ERROR, Kind.MISSING_RESOURCE, "dataset_prepared_path",
+        f"writing the prepared dataset to {root} failed: {reason} ({free_space(root)}). The half-written copy was "
+        "removed; data prepared earlier is untouched.",
+        "Free space on that disk, or point dataset_prepared_path at a disk with room.")])
 
 
 def load_prepared(folder: Path) -> tuple[dict[str, list[Sample]], dict[str, Any]] | None:

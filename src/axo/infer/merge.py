@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from axo.config.problems import ConfigError, Kind, Problem, Severity
+from axo.storage import free_space, json_problem, safetensors_names, safetensors_problem, write_failure
 
 PREFIX = "base_model.model."
 _COPY_FILES = ("config.json", "generation_config.json")
@@ -60,9 +61,17 @@ def read_adapter(adapter_dir: Path) -> Adapter:
     if not config_file.is_file() or not weights_file.is_file():
         raise _error(f"{adapter_dir} holds no adapter (adapter_config.json and adapter_model.safetensors).",
                      "Point at the output_dir of a LoRA run, or pass --lora-model-dir.")
+    damaged = json_problem(config_file) or safetensors_problem(weights_file)
+    if damaged:
+        raise _error(f"the adapter in {adapter_dir} cannot be read: {damaged}.",
+                     "The file is truncated or damaged: copy the adapter again from where it was trained, or re-train "
+                     "(`axo train CONFIG --resume` continues from the last checkpoint).")
     config = json.loads(config_file.read_text())
-    if config.get("peft_type", "LORA") != "LORA":
+    if isinstance(config, dict) and config.get("peft_type", "LORA") != "LORA":
         raise _error(f"the adapter is {config.get('peft_type')}, not LoRA.", "Only LoRA/DoRA adapters are merged.")
+    if not isinstance(config, dict) or not {"r", "lora_alpha"} <= config.keys():
+        raise _error(f"{config_file} is not a LoRA adapter config (it needs r and lora_alpha).",
+                     "Copy the adapter again from where it was trained, or re-train.")
     adapter = Adapter(config)
     saved_whole: dict[str, Any] = {}
     for key, tensor in load_file(weights_file).items():
@@ -104,20 +113,34 @@ def _base_files(base_dir: Path) -> dict[str, list[str]]:
     """shard file -> tensor names, from the index or the single model.safetensors."""
     index = base_dir / "model.safetensors.index.json"
     if index.is_file():
+        problem = json_problem(index)
+        weight_map = json.loads(index.read_text()).get("weight_map") if problem is None else None
+        if not isinstance(weight_map, dict):
+            raise _damaged_base(base_dir, problem or f"{index.name} has no weight_map")
         shards: dict[str, list[str]] = {}
-        for name, shard in json.loads(index.read_text())["weight_map"].items():
+        for name, shard in weight_map.items():
             shards.setdefault(shard, []).append(name)
+        for shard in shards:
+            problem = safetensors_problem(base_dir / shard)
+            if problem:
+                raise _damaged_base(base_dir, problem + (f" (listed in {index.name})" if "missing" in problem else ""))
         return shards
     single = base_dir / "model.safetensors"
     if single.is_file():
-        from safetensors import safe_open
-
-        with safe_open(single, "pt") as handle:
-            return {"model.safetensors": list(handle.keys())}
+        problem = safetensors_problem(single)
+        if problem:
+            raise _damaged_base(base_dir, problem)
+        return {"model.safetensors": sorted(safetensors_names(single))}
     if list(base_dir.glob("*.bin")):
         raise _error(f"{base_dir} has only pickle (.bin) weights; axo reads safetensors.",
                      "Convert the base to safetensors (save_pretrained) first.")
     raise _error(f"{base_dir} has no safetensors weights.", "Point at the base model folder.")
+
+
+def _damaged_base(base_dir: Path, problem: str) -> ConfigError:
+    return _error(f"the base model in {base_dir} cannot be read: {problem}.",
+                  "The download or copy is incomplete: download the base model again (for a Hub id, delete its folder "
+                  "in the Hugging Face cache first) or copy it again.", "base_model")
 
 
 def _shapes(base_dir: Path, shards: dict[str, list[str]]) -> dict[str, tuple[int, ...]]:
@@ -177,18 +200,29 @@ def _nf4_roundtrip(weight):
 @contextmanager
 def _staged(output_dir: Path) -> Iterator[Path]:
     """A `<output_dir>.partial` folder to write into; it replaces `output_dir` only if the block completes,
-    and is removed if it fails."""
+    and is removed if it fails. A full disk (`axo.storage.write_failure`) becomes a ConfigError saying so;
+    an earlier merged model in `output_dir` stays until the new one is complete."""
     staging = output_dir.with_name(output_dir.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     try:
+        staging.mkdir(parents=True)
         yield staging
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        staging.rename(output_dir)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
+        reason = write_failure(exc) if isinstance(exc, Exception) else None
+        if reason is None:  # not a full disk: a bug or an interrupt, shown as it is
+            raise
+        kept = "; the merged model already there is untouched" if output_dir.exists() else ""
+        raise _error(f"writing the merged model to {output_dir} failed: {reason} ({free_space(output_dir)}). The "
+                     f"partial output was removed{kept}.", "Free space on that disk, or write elsewhere with --output."
+                     ) from None
+    # Set the previous merge aside, not delete it, until the new one has its name.
+    old = output_dir.with_name(output_dir.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if output_dir.exists():
+        output_dir.rename(old)
+    staging.rename(output_dir)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass
@@ -281,7 +315,7 @@ def merge_lora(target: str | Path, *, lora_model_dir: Path | None = None, output
     """Merge the adapter of a run directory (or config) into its base model; see the module docstring."""
     from axo.infer.run_dir import open_run
 
-    run = open_run(target)
+    run = open_run(target, finished=lora_model_dir is None, command="merge-lora")  # the run's adapter must be trained
     adapter_dir = Path(lora_model_dir) if lora_model_dir else run.output_dir
     output_dir = Path(output) if output else run.output_dir / "merged"
     base = Path(run.base_model)

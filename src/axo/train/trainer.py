@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import errno
 import shutil
 from pathlib import Path
 from typing import Any
 
 from transformers import Trainer
 
-from axo.config.problems import Kind, Problem, Severity
 from axo.data.formats.base import IGNORE_INDEX
+from axo.storage import write_failure
 from axo.train import checkpoints
 from axo.train.guards import fault_during_save
 
@@ -59,27 +58,62 @@ class AxoTrainer(Trainer):
         staging = output_dir / checkpoints.STAGING
         staging.mkdir(exist_ok=True)
         step = self.state.global_step
+        staged = staging / f"{checkpoints.PREFIX}{step}"
         self._staging_root = staging
         try:
             super()._save_checkpoint(model, trial)
             fault_during_save(step)
-        except OSError as exc:
-            shutil.rmtree(staging / f"{checkpoints.PREFIX}{step}", ignore_errors=True)
-            if exc.errno == errno.ENOSPC:
-                raise checkpoints.CheckpointError([Problem(
-                    Severity.ERROR, Kind.MISSING_RESOURCE, "output_dir",
-                    f"the disk filled up while saving checkpoint {step}; the half-written copy was removed and "
-                    f"the last good checkpoint ({checkpoints.latest_checkpoint(output_dir)}) is intact.",
-                    "Free space, lower save_total_limit, or set save_only_model: true.")]) from None
-            raise
+        except Exception as exc:  # noqa: BLE001 - the staged copy goes whatever failed; non-disk errors re-raised
+            self._drop_staged(staged, exc, f"saving checkpoint {step}")
         finally:
             self._staging_root = None
         # With several processes (DeepSpeed/FSDP shards), every one must have written its part before the
         # checkpoint is published, and none may start the next save before the staging folder is gone.
         self.accelerator.wait_for_everyone()
         if self.args.should_save:
-            checkpoints.publish(staging / f"{checkpoints.PREFIX}{step}", output_dir)
+            try:
+                final = checkpoints.publish(staged, output_dir)  # fsync can be where a full disk shows
+            except OSError as exc:
+                self._drop_staged(staged, exc, f"saving checkpoint {step}")
             shutil.rmtree(staging, ignore_errors=True)
-            checkpoints.rotate(output_dir, self.args.save_total_limit)
+            checkpoints.rotate(output_dir, self.args.save_total_limit, newest=final)
         self.accelerator.wait_for_everyone()
         self.last_checkpoint = output_dir / f"{checkpoints.PREFIX}{step}"
+
+    def _drop_staged(self, staged: Path, exc: Exception, what: str) -> None:
+        """Remove a checkpoint that failed half-way at once (not at the next start), then raise: a
+        `CheckpointError` when the disk filled up (torch's, safetensors' or Python's way of saying so), else
+        `exc` itself, a bug to be seen."""
+        shutil.rmtree(staged, ignore_errors=True)
+        if staged.parent.is_dir() and not any(staged.parent.iterdir()):
+            staged.parent.rmdir()
+        reason = write_failure(exc)
+        if reason is None:
+            raise exc
+        raise checkpoints.write_error(Path(self.args.output_dir), what, reason) from None
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
+        """transformers' save; for the final save (not a checkpoint's, which is staged) a full disk is a
+        `CheckpointError` and the files this save created or rewrote are removed, so no half-written weights
+        file remains in the run folder."""
+        if _internal_call:
+            return super().save_model(output_dir, _internal_call)
+        target = Path(output_dir or self.args.output_dir)
+        before = _stamps(target)
+        try:
+            return super().save_model(output_dir, _internal_call)
+        except Exception as exc:  # only a full disk becomes an error; anything else is re-raised as it is
+            reason = write_failure(exc)
+            if reason is None:
+                raise
+            changed = [path for path, stamp in _stamps(target).items() if before.get(path) != stamp]
+            for path in changed:
+                path.unlink(missing_ok=True)
+            raise checkpoints.write_error(target, "saving the trained model", reason) from None
+
+
+def _stamps(folder: Path) -> dict[Path, tuple[int, int, int]]:
+    """The files directly in `folder`, each with what changes when it is written (mtime, size, inode)."""
+    if not folder.is_dir():
+        return {}
+    return {p: (s.st_mtime_ns, s.st_size, s.st_ino) for p in folder.iterdir() if p.is_file() and (s := p.stat())}
