@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from axo.config.axolotl_keys import AXOLOTL_DATASET_KEYS, AXOLOTL_KEYS
 from axo.config.problems import Kind, Problem, Severity
+from axo.config.redact import is_secret_key
 from axo.config.schema.names import did_you_mean
 from axo.config.yaml_io import KeyPath, format_key_path
 
@@ -89,6 +90,11 @@ def _unknown_key_problem(
             line=line,
             origin=origin,
         )
+    if is_secret_key(name):  # e.g. `wandb_api_key`: "did you mean wandb_name?" would mislead
+        return Problem(Severity.WARNING, Kind.UNKNOWN_KEY, where, "looks like a secret; axo reads no keys or "
+                       "passwords from the config or the command line (files and the process list would show "
+                       "them), so it is ignored.", "Set it in the environment: WANDB_API_KEY for W&B, HF_TOKEN for "
+                       "the Hub, MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN for MLflow.", line, origin)
     return Problem(
         Severity.WARNING,
         Kind.UNKNOWN_KEY,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from axo.config.redact import redact_text
+
 
 class Severity(str, Enum):
     """How bad a problem is. Errors stop a run; warnings and notes are shown and the run goes on."""
@@ -32,6 +34,7 @@ class Kind(str, Enum):
     MISSING_RESOURCE = "missing-resource"  # a path or model that is not on this machine
     DERIVED = "derived"  # a value axo computed from other values
     HARDWARE = "hardware"  # a setting this machine cannot run as written (e.g. 4-bit loading without a CUDA GPU)
+    REMOTE_CODE = "remote-code"  # code from a model or dataset repository will run on this machine
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,13 @@ class Problem:
     hint: str | None = None
     line: int | None = None
     origin: str | None = None
+
+    def __post_init__(self) -> None:
+        # Messages quote values, paths and library errors: a password in a URL or a token must reach neither
+        # the screen nor a log (config/redact.py).
+        for name in ("message", "hint", "origin"):
+            if getattr(self, name):
+                object.__setattr__(self, name, redact_text(getattr(self, name)))
 
     def location(self) -> str:
         """``file:line`` or ``--flag`` or the bare file, whichever is known."""

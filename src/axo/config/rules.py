@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from axo.config.hardware import Hardware
+from axo.config.paths import looks_like_hub_id
 from axo.config.problems import Kind, Severity
 from axo.config.schema import AxoConfig
 
@@ -163,7 +164,33 @@ def _ignored(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
     return found
 
 
-RULES: tuple[Callable[[AxoConfig, set[str]], list[Finding]], ...] = (_conflicts, _ignored)
+def _remote_code(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
+    """A warning for each `trust_remote_code: true`, naming what will run: it lets Python files from a model's
+    (or a dataset's) repository run on this machine with the user's rights, so it must never pass unnoticed,
+    e.g. in a config copied from someone else."""
+    found: list[Finding] = []
+    if cfg.trust_remote_code:
+        sources = [cfg.base_model] + [s for s in (cfg.base_model_config, cfg.tokenizer_config)
+                                      if s and s != cfg.base_model]
+        named = " and ".join(repr(s) for s in dict.fromkeys(sources))
+        pin = ("; pin `revision_of_model: <commit>` so that the code cannot change under you"
+               if looks_like_hub_id(cfg.base_model) and not cfg.revision_of_model else "")
+        found.append(Finding("trust_remote_code", f"is true: the Python code shipped with {named} will run on this "
+                             "machine, with your permissions, when the model and tokenizer load.",
+                             f"Keep it only for code you have read or whose author you trust{pin}. Most models "
+                             "load without it (transformers has their architecture built in): remove it to check.",
+                             Severity.WARNING, Kind.REMOTE_CODE))
+    for section in ("datasets", "test_datasets"):
+        for index, entry in enumerate(getattr(cfg, section) or []):
+            if entry.trust_remote_code:
+                found.append(Finding(f"{section}[{index}].trust_remote_code", f"is true: the loading script of "
+                                     f"dataset {entry.path!r} will run on this machine, with your permissions.",
+                                     "Keep it only for a script you have read or whose author you trust.",
+                                     Severity.WARNING, Kind.REMOTE_CODE))
+    return found
+
+
+RULES: tuple[Callable[[AxoConfig, set[str]], list[Finding]], ...] = (_conflicts, _ignored, _remote_code)
 
 
 def check_rules(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
