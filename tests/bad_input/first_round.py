@@ -131,7 +131,7 @@ CASES = [
     Case("output-dir-is-file", "output_dir pointing at a file", "train", BASE + "output_dir: taken\n", (),
          ("output_dir", "is a file"), ALPACA, _file_output),
     Case("output-dir-unwritable", "an output_dir that cannot be created", "train", BASE + "output_dir: taken/run\n", (),
-         ("output_dir", "not writable"), ALPACA, _file_output),
+         ("output_dir", "cannot be created"), ALPACA, _file_output),
     Case("resume-without-checkpoint", "resume_from_checkpoint naming no checkpoint", "train",
          BASE + "resume_from_checkpoint: out/checkpoint-9\noutput_dir: out\n", (), ("not a complete checkpoint",)),
     Case("tokens-without-modules", "new tokens with LoRA but no modules_to_save", "train",

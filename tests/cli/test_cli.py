@@ -190,3 +190,50 @@ def test_config_schema_explains_nested_keys(key, fragment):
 def test_config_schema_points_old_spellings_at_the_new_key():
     result = invoke("config-schema", "flash_attention")
     assert result.exit_code == 1 and "attn_implementation" in result.stderr
+
+
+_GUARD = """
+import sys
+from axo.cli.main import app, main
+from axo.config.problems import ConfigError, Kind, Problem, Severity
+
+
+@app.command("explode")
+def explode(mistake: bool = False):
+    if mistake:
+        raise ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, "learning_rate", "is wrong.", "Fix it.")])
+    {}["missing"]  # an axo bug: a KeyError deep in a command
+
+
+sys.argv = ["axo", *sys.argv[1:]]
+main()
+"""
+
+
+def test_an_axo_bug_shows_its_traceback_and_asks_for_a_report(tmp_path):
+    # the real entry point in a real process; the command that fails is added by the script, not patched in axo
+    from axo.cli.main import BUG_EXIT
+
+    bug = _run(sys.executable, "-c", _GUARD, "explode", cwd=tmp_path)
+    assert bug.returncode == BUG_EXIT != 1
+    assert "Traceback (most recent call last)" in bug.stderr and "KeyError: 'missing'" in bug.stderr
+    assert "This is a bug in axo" in bug.stderr and "`axo --version`" in bug.stderr and "issue tracker" in bug.stderr
+    mistake = _run(sys.executable, "-c", _GUARD, "explode", "--mistake", cwd=tmp_path)
+    assert mistake.returncode == 1 and "Traceback" not in mistake.stderr and "bug" not in mistake.stderr
+    assert "error: learning_rate: is wrong. Fix it." in mistake.stderr
+
+
+def test_a_read_only_prepared_path_is_refused_before_preprocessing(tmp_path, tiny_llama_dir, monkeypatch):
+    # as root (CI) permissions do not stop a write, so the read-only folder is an injected answer of access(2)
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.jsonl").write_text(json.dumps({"instruction": "a", "output": "b"}) + "\n")
+    (tmp_path / "cfg.yml").write_text(CONFIG.replace("./m", str(tiny_llama_dir)) + "dataset_prepared_path: ro/cache\n")
+    (tmp_path / "ro").mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: Path(path) != Path("ro") and real_access(path, mode, **kw))
+    result = invoke("preprocess", "cfg.yml")
+    assert result.exit_code == 1 and (result.exception is None or isinstance(result.exception, SystemExit))
+    assert "dataset_prepared_path: 'ro/cache' cannot be created: ro is read-only" in result.stderr
+    assert not (tmp_path / "ro" / "cache").exists()

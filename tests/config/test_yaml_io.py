@@ -72,3 +72,42 @@ def test_oversized_file_is_refused(tmp_path):
     big.write_text("# " + "x" * (5 * 1024 * 1024) + "\nbase_model: m\n")
     with pytest.raises(ConfigError, match="MiB"):
         read_yaml_file(big)
+
+
+def test_a_nul_byte_is_a_clear_error_with_its_line():
+    with pytest.raises(ConfigError) as info:
+        parse_yaml_text("base_model: m\nseed: 1\x00\n", "cfg.yml")
+    [problem] = info.value.problems
+    assert problem.line == 2 and "a NUL byte at column 8" in problem.message and "UTF-8" in problem.hint
+
+
+def test_a_huge_plain_config_is_too_large_not_an_alias_bomb(monkeypatch):
+    from axo.config import yaml_io
+
+    monkeypatch.setattr(yaml_io, "MAX_EXPANDED_NODES", 100)  # the real limit takes seconds of pure-Python YAML
+    flow = "{" + ", ".join(f"k{i}: {i}" for i in range(60)) + "}\n"  # one line (under MAX_LINES), no aliases
+    with pytest.raises(ConfigError) as info:
+        parse_yaml_text(flow, "big.yml")
+    message = info.value.problems[0].message
+    assert "too large" in message and "alias" not in message
+
+
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.yml")
+    with pytest.raises(ConfigError) as info:
+        read_yaml_file(tmp_path / "pipe.yml")  # reading it would block forever
+    assert "is a named pipe (FIFO), not a config file" in info.value.problems[0].message
+
+
+def test_a_stream_given_on_purpose_is_read():
+    import os
+
+    read, write = os.pipe()
+    os.write(write, b"base_model: m\n")
+    os.close(write)
+    try:
+        assert read_yaml_file(f"/dev/fd/{read}").data == {"base_model": "m"}  # as bash's <(...) passes it
+    finally:
+        os.close(read)

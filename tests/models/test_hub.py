@@ -270,6 +270,7 @@ def test_inference_on_a_run_whose_hub_base_is_not_cached_fails_at_once(tmp_path)
     run = tmp_path / "run"
     run.mkdir()
     (run / "axo_config.yml").write_text(tiny_lora_config(tmp_path, "tiny-org/not-cached", "run"))
+    (run / "axo_run.json").write_text('{"state": "finished"}')  # a finished run (only its base matters here)
     (tmp_path / "q.jsonl").write_text(json.dumps({"instruction": "Tip 1?"}) + "\n")
     done, elapsed = _axo("inference", "run", "-i", "q.jsonl", "-o", "out.jsonl", cwd=tmp_path, hf_home=tmp_path / "hf")
     error = _one_error(done)

@@ -39,6 +39,8 @@ def evaluate(
                                 "`choices` field: reports the accuracy of the first label each output names, and "
                                 "the majority-class baseline.", show_default=False),
     compare_base: bool = typer.Option(False, "--compare-base", help="Also evaluate the base model without the adapter."),
+    base_only: bool = typer.Option(False, "--base-only", help="Evaluate only the base model, without the adapter (also "
+                                   "for a run whose training never finished)."),
     output: Path = typer.Option(None, "--output", "-o", help="Where to write eval_results.json (default: the run directory)."),
 ) -> None:
     """Evaluate a trained run: loss and perplexity on its eval split, and on a reference set exact match,
@@ -52,20 +54,20 @@ def evaluate(
 
     err = Console(stderr=True)
     try:
-        run = open_run(target)
+        run = open_run(target, finished=not base_only, command="evaluate")
         # Every input file is read before a model loads (seconds to minutes): a typo fails at once.
         schema = read_json_schema(json_schema) if json_schema else None
         rows = read_references(references, limit) if references else None
         labels = [c.strip() for c in choices.split(",") if c.strip()] if choices else []
         options = EvalOptions(references, schema, list(must_match), list(must_not_match), self_consistency,
                               max_new_tokens, limit, labels)
-        variants = {"adapter" if run.is_adapter else "model": False}
-        if compare_base:
+        variants = {} if base_only else {"adapter" if run.is_adapter else "model": False}
+        if compare_base or base_only:
             variants["base"] = True
         results = {}
-        for name, base_only in variants.items():
-            err.print(f"loading {describe_model(run, base_only)}", highlight=False, soft_wrap=True)
-            model, tokenizer = load_for_inference(run, base_only=base_only)
+        for name, bare in variants.items():
+            err.print(f"loading {describe_model(run, bare)}", highlight=False, soft_wrap=True)
+            model, tokenizer = load_for_inference(run, base_only=bare)
             samples = []
             if run.cfg.val_set_size > 0 or run.cfg.test_datasets:
                 try:
@@ -83,7 +85,13 @@ def evaluate(
                   highlight=False)
         raise typer.Exit(1)
     destination = output or run.output_dir / "eval_results.json"
-    destination.write_text(json.dumps(results, indent=2))
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_text(json.dumps(results, indent=2))
+    except OSError as exc:
+        err.print(f"[bold red]error[/] cannot write {destination}: {exc.strerror}. Choose another file with -o.",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     table = Table(title=f"evaluation of {run.output_dir}")
     table.add_column("metric")
     for name in results:

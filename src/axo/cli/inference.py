@@ -16,13 +16,15 @@ def inference(
     input_file: Path = typer.Option(None, "--input", "-i", help="Batch mode: a JSONL file of requests "
                                     "(`messages`, `instruction`/`input`, or `prompt`)."),
     output_file: Path = typer.Option(None, "--output", "-o", help="Batch mode: where to write the rows with `output`."),
-    base_only: bool = typer.Option(False, "--base-only", help="Use the base model without the adapter."),
+    base_only: bool = typer.Option(False, "--base-only", help="Use the base model without the adapter (also for a "
+                                   "run whose training never finished)."),
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1),
     temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="0 = greedy."),
-    top_p: float = typer.Option(None, "--top-p"),
-    top_k: int = typer.Option(None, "--top-k"),
-    repetition_penalty: float = typer.Option(None, "--repetition-penalty"),
-    seed: int = typer.Option(None, "--seed"),
+    top_p: float = typer.Option(None, "--top-p", min=0.0, max=1.0),
+    top_k: int = typer.Option(None, "--top-k", min=0),
+    repetition_penalty: float = typer.Option(None, "--repetition-penalty", min=0.0),
+    seed: int = typer.Option(None, "--seed", min=0, max=2**64 - 1, help="Seed for sampling (0 … 2**64-1, what "
+                             "torch accepts)."),
     greedy: bool = typer.Option(False, "--greedy", help="Greedy decoding whatever the temperature."),
     system: str = typer.Option(None, "--system", help="Interactive chat: a system message."),
 ) -> None:
@@ -40,7 +42,7 @@ def inference(
         err.print("[bold red]error[/] batch mode needs both --input and --output.", highlight=False)
         raise typer.Exit(1)
     try:
-        run = open_run(target)
+        run = open_run(target, finished=not base_only, command="inference")
         requests = read_requests(input_file) if input_file is not None else None  # before the model loads
         err.print(f"loading {describe_model(run, base_only)}", highlight=False, soft_wrap=True)
         model, tokenizer = load_for_inference(run, base_only=base_only)

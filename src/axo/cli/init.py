@@ -32,6 +32,10 @@ def init(
         typer.echo(f"error: unknown preset {preset!r}{did_you_mean(preset, PRESETS)}; "
                    f"choose one of: {', '.join(PRESETS)}.", err=True)
         raise typer.Exit(1)
+    if output.is_dir():  # even with --force: a folder is never replaced by a config
+        typer.echo(f"error: {output} is a folder; -o takes the config file's name, e.g. -o "
+                   f"{output / 'config.yml'}.", err=True)
+        raise typer.Exit(1)
     if output.exists() and not force:
         typer.echo(f"error: {output} already exists; nothing was written. Pass --force to overwrite it, "
                    "or choose another file with -o.", err=True)

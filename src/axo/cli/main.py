@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 
 import typer
 
@@ -56,11 +57,22 @@ def _root(
         os.environ["AXO_DEBUG"] = "1"
 
 
+# Exit status of an axo bug (sysexits' EX_SOFTWARE), so scripts can tell it from a user mistake (1) and from
+# a usage error found by the command-line parser (2).
+BUG_EXIT = 70
+REPORT = ("This is a bug in axo, not a mistake in your input. Please report it on axo's issue tracker with the "
+          "command you ran, the traceback above and the output of `axo --version` (axo {version}).")
+
+
 def main() -> None:
-    """Entry point: run the CLI; user mistakes end in a message and exit 1, never a traceback."""
+    """Entry point: run the CLI. A user mistake (`ConfigError`) ends in its message and exit 1, never a
+    traceback; anything else is a bug in axo and ends in the full traceback, a line asking for a report, and
+    exit `BUG_EXIT`."""
+    from axo.config.redact import install_redaction, redact_text
     from axo.train.upstream_warnings import silence_upstream_deprecations
 
     silence_upstream_deprecations()  # every command that builds a peft model would print them
+    install_redaction()  # no log line or traceback shows a password or token (config/redact.py)
     try:
         app(standalone_mode=True)
     except ConfigError as exc:
@@ -72,3 +84,7 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception:  # noqa: BLE001 - the backstop: shown whole, never reworded into a vague message
+        sys.stderr.write(redact_text(traceback.format_exc()))
+        typer.echo("\n" + REPORT.format(version=__version__), err=True)
+        sys.exit(BUG_EXIT)

@@ -16,6 +16,7 @@ from axo.config.load import LoadedConfig, load_config
 from axo.config.overrides import parse_overrides
 from axo.config.problems import Kind, Problem, Severity
 from axo.config.redact import redact
+from axo.config.resources import unwritable_folders
 from axo.config.schema import AxoConfig
 from axo.config.support import NOT_IMPLEMENTED
 
@@ -89,6 +90,9 @@ def load_for_run(config: Path, args: list[str], strict: bool, err: Console) -> A
     import typer
 
     loaded = load_config(config, parse_overrides(args), strict=strict)
+    if loaded.ok:  # both commands prepare data into this folder first
+        loaded.problems += unwritable_folders(loaded.require(), ("dataset_prepared_path",))
+        loaded.config = loaded.config if not loaded.errors else None
     if not loaded.ok:
         print_problems(err, loaded)
         raise typer.Exit(1)

@@ -69,7 +69,7 @@ def serve(
         _serve_model_folder(target, name, host, port, api_key, limits, err)  # e.g. the output of `axo merge-lora`
         return
     try:
-        run = open_run(target)
+        run = open_run(target, command="serve")
     except ConfigError as exc:
         print_errors(err, exc.problems)
         raise typer.Exit(1) from None
@@ -158,9 +158,11 @@ def _serve_model_folder(folder: Path, name: str | None, host: str, port: int, ap
     every other command loads them (pickle can run code when loaded)."""
     _require_server_packages(err)
     from axo.models.loader import refuse_pickle_only
+    from axo.models.weights import REDOWNLOAD, check_weight_files
 
     try:
         refuse_pickle_only(folder, str(folder))
+        check_weight_files(folder, "", "model weights", REDOWNLOAD)
     except ConfigError as exc:
         print_errors(err, exc.problems)
         raise typer.Exit(1) from None

@@ -8,6 +8,8 @@ plain Python data.
 
 from __future__ import annotations
 
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,13 @@ from axo.config.problems import ConfigError, Kind, Problem, Severity
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_ALIASES = 200
 MAX_EXPANDED_NODES = 200_000
+MAX_LINES = 50_000
+_STREAMS = ("/dev/stdin", "/dev/fd/", "/proc/self/fd/")
 
 KeyPath = tuple[str | int, ...]
+# What YAML 1.1 does not allow in a stream (PyYAML's Reader.NON_PRINTABLE): C0 controls but tab, LF and CR,
+# DEL, C1 controls but NEL, surrogates, U+FFFE/U+FFFF.
+_CONTROL = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
 
 
 def format_key_path(path: KeyPath) -> str:
@@ -65,6 +72,16 @@ def _error(origin: str, message: str, hint: str | None = None, line: int | None 
     )
 
 
+def _too_many_values(origin: str, aliases: int) -> ConfigError:
+    # Only a document that reaches the limit through aliases is an alias bomb; a long plain file is just
+    # not a training config, and calling it a bomb sends the user looking for anchors that are not there.
+    if aliases:
+        return _error(origin, f"the YAML expands to more than {MAX_EXPANDED_NODES:,} values through its aliases "
+                      "(an alias bomb?).", "A training config is a few hundred values; check the anchors and aliases.")
+    return _error(origin, f"the config is too large: it holds more than {MAX_EXPANDED_NODES:,} values.",
+                  "A training config is a few hundred values; is this the right file?")
+
+
 def _check_expansion(root: yaml.Node, origin: str) -> None:
     """Refuse documents whose aliases expand to an unreasonable number of nodes."""
     sizes: dict[int, int] = {}
@@ -96,11 +113,7 @@ def _check_expansion(root: yaml.Node, origin: str) -> None:
             for item in node.value:
                 total += size(item, depth + 1)
         if total > MAX_EXPANDED_NODES:
-            raise _error(
-                origin,
-                f"the YAML expands to more than {MAX_EXPANDED_NODES:,} values (an alias bomb?).",
-                "A training config is a few hundred values; check the anchors and aliases.",
-            )
+            raise _too_many_values(origin, aliases)
         sizes[key] = total
         return total
 
@@ -138,6 +151,21 @@ def _record_lines(node: yaml.Node, path: KeyPath, doc: YamlDocument) -> None:
             _record_lines(item, (*path, index), doc)
 
 
+def _refuse_control_characters(text: str, origin: str) -> None:
+    """YAML forbids control characters (a NUL byte above all: a binary file, or text saved as UTF-16); PyYAML
+    reports them from the loader's constructor, outside its marked errors, so they are found here first."""
+    found = _CONTROL.search(text)
+    if found is None:
+        return
+    line = text.count("\n", 0, found.start()) + 1
+    column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+    code = ord(found.group())
+    what = "a NUL byte" if code == 0 else f"the control character U+{code:04X}"
+    raise _error(origin, f"contains {what} at column {column}, which YAML does not allow (a binary file, or text "
+                 "saved as UTF-16?).", "Save the config as plain UTF-8 text; delete the character if it is a stray.",
+                 line=line)
+
+
 def parse_yaml_text(text: str, origin: str) -> YamlDocument:
     """Parse config text safely.
 
@@ -147,8 +175,13 @@ def parse_yaml_text(text: str, origin: str) -> YamlDocument:
     if len(text.encode("utf-8", errors="replace")) > MAX_FILE_BYTES:
         raise _error(origin, f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB.",
                      "A config is a few KiB; is this the right file?")
-    loader = _loader_class()(text)
+    lines = text.count("\n")
+    if lines > MAX_LINES:  # found before composing: pure-Python YAML takes seconds per 100k values
+        raise _error(origin, f"the config is too large: {lines:,} lines.", "A training config is a few hundred "
+                     "lines; is this the right file?")
+    _refuse_control_characters(text, origin)
     doc = YamlDocument(data={}, origin=origin)
+    loader = _loader_class()(text)
     try:
         root = loader.get_single_node()
         if root is None or (isinstance(root, yaml.ScalarNode) and root.tag.endswith(":null")):
@@ -188,6 +221,12 @@ def read_yaml_file(path: str | Path) -> YamlDocument:
     if path.is_dir():
         raise _error(origin, "is a directory, not a config file.", "Point at the .yml file inside it.")
     try:
+        mode = path.stat().st_mode
+        # Reading a named pipe nobody writes to waits forever; a stream given on purpose (`/dev/stdin`,
+        # bash's `<(...)` as /dev/fd/N) is read as before.
+        if not stat.S_ISREG(mode) and not origin.startswith(_STREAMS):
+            raise _error(origin, f"is {special_file_kind(mode)}, not a config file.",
+                         "Point at the .yml file itself (write the config to a file first).")
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise _error(origin, f"the file is {size / 2**20:.1f} MiB; configs are limited to "
@@ -198,3 +237,10 @@ def read_yaml_file(path: str | Path) -> YamlDocument:
     except OSError as exc:
         raise _error(origin, f"cannot be read: {exc.strerror}.", "Check the file's permissions.") from None
     return parse_yaml_text(text, origin)
+
+
+def special_file_kind(mode: int) -> str:
+    """What a path that is neither a regular file nor a folder is, in words ("a named pipe (FIFO)")."""
+    kinds = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")

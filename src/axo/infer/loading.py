@@ -28,6 +28,10 @@ def load_for_inference(run: Run, *, base_only: bool = False, device: str | None 
                                      "sample_packing": False, "tokenizer_config": None, "base_model_config": None})
     has_tokenizer = (run.output_dir / "tokenizer_config.json").is_file()
     full_model = not base_only and not run.is_adapter and (run.output_dir / "config.json").is_file()
+    if run.is_adapter and not base_only:  # a damaged adapter is told before the base model loads
+        from axo.models.adapter import check_adapter_folder
+
+        check_adapter_folder(run.output_dir, "output_dir")
     needed = [] if full_model else [hub.model_ref(cfg)]
     if base_only or not has_tokenizer:
         needed.append(hub.tokenizer_ref(cfg))
@@ -47,9 +51,9 @@ def load_for_inference(run: Run, *, base_only: bool = False, device: str | None 
     else:
         model, _ = load_model(cfg, tokenizer)
         if run.is_adapter and not base_only:
-            from peft import PeftModel
+            from axo.models.adapter import load_adapter
 
-            model = PeftModel.from_pretrained(model, run.output_dir)
+            model = load_adapter(model, run.output_dir, "output_dir")
     # The loader switches the KV cache off for packed training; generation without it recomputes the whole
     # prefix for every new token (5x slower for 64 tokens on SmolLM2-135M).
     model.config.use_cache = True

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.config.schema import AxoConfig
@@ -79,7 +80,6 @@ def apply_adapter(cfg: AxoConfig, model: PreTrainedModel, *, embeddings_resized:
         return model
     from peft import (
         LoraConfig,
-        PeftModel,
         TaskType,
         get_peft_model,
         prepare_model_for_kbit_training,
@@ -93,7 +93,7 @@ def apply_adapter(cfg: AxoConfig, model: PreTrainedModel, *, embeddings_resized:
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(cfg.gradient_checkpointing),
                                                     gradient_checkpointing_kwargs=cfg.gradient_checkpointing_kwargs)
     if cfg.lora_model_dir:
-        return PeftModel.from_pretrained(model, cfg.lora_model_dir, is_trainable=True)
+        return load_adapter(model, cfg.lora_model_dir, "lora_model_dir", is_trainable=True)
     options = {
         "r": cfg.lora_r,
         "lora_alpha": cfg.lora_alpha or cfg.lora_r,
@@ -113,3 +113,51 @@ def apply_adapter(cfg: AxoConfig, model: PreTrainedModel, *, embeddings_resized:
     except ValueError as exc:
         raise _error("lora_target_modules", f"peft could not build the adapter: {str(exc).splitlines()[0]}",
                      f"This model's linear layers are: {', '.join(linear_module_names(model))}.") from None
+
+
+def load_adapter(model: PreTrainedModel, adapter: str | Path, key: str, *, is_trainable: bool = False) -> Any:
+    """peft's `PeftModel.from_pretrained(model, adapter)`, with the mistakes a user makes reported against
+    `key`: a local folder that does not exist or holds no adapter_config.json, a damaged adapter file, an
+    adapter trained on a model of another shape.
+
+    Raises:
+        ConfigError: for each of those.
+    """
+    from peft import PeftModel
+    from safetensors import SafetensorError
+
+    check_adapter_folder(adapter, key)
+    try:
+        return PeftModel.from_pretrained(model, str(adapter), is_trainable=is_trainable)
+    except SafetensorError as exc:
+        raise _error(key, f"the adapter in {str(adapter)!r} is damaged: {str(exc).splitlines()[0]}.",
+                     "Train the adapter again, or copy an intact one.") from None
+    except RuntimeError as exc:
+        if "size mismatch" not in str(exc):
+            raise
+        detail = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), "")
+        raise _error(key, f"the adapter in {str(adapter)!r} does not fit this base model ({detail}).",
+                     "Use the base model the adapter was trained on (its adapter_config.json names it as "
+                     "base_model_name_or_path).") from None
+
+
+def check_adapter_folder(adapter: str | Path, key: str = "lora_model_dir") -> None:
+    """Raise a ConfigError when the local adapter folder `adapter` does not exist, has no adapter_config.json
+    or holds a damaged safetensors file. A Hub id passes (hub.require checks it). Cheap: run before any data
+    or model work."""
+    from axo.models import hub
+    from axo.models.weights import check_weight_files
+
+    folder = Path(adapter).expanduser()
+    if hub.hub_repo(str(adapter)) is not None:
+        return
+    if not folder.exists():
+        raise _error(key, f"the adapter folder {str(adapter)!r} does not exist (looked in {Path.cwd()}).",
+                     f"Point {key} at the folder of a trained adapter (it holds adapter_config.json)"
+                     + (", or remove it to train a new adapter." if key == "lora_model_dir" else "."))
+    if not (folder / "adapter_config.json").is_file():
+        raise _error(key, f"{str(adapter)!r} is not an adapter folder: it has no adapter_config.json.",
+                     f"Point {key} at the output_dir of an adapter run (adapter_config.json and "
+                     "adapter_model.safetensors).")
+    check_weight_files(folder, key, "adapter", "Train the adapter again, or copy an intact adapter_model.safetensors "
+                       "from where it was made.")

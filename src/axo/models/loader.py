@@ -11,6 +11,7 @@ from axo.config.hardware import Hardware, detect_hardware
 from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.config.schema import AxoConfig
 from axo.models import hub
+from axo.models.weights import REDOWNLOAD, check_weight_files
 
 if TYPE_CHECKING:
     import torch
@@ -138,7 +139,11 @@ def _model_class(cfg: AxoConfig):
         return transformers.AutoModelForSequenceClassification
     name = cfg.model_type or "AutoModelForCausalLM"
     cls = getattr(transformers, name, None)
-    if cls is None or not hasattr(cls, "from_pretrained"):
+    # a model class (LlamaForCausalLM) or an Auto class for models (AutoModelForCausalLM); `AutoTokenizer`
+    # also has from_pretrained, and would fail later with a confusing error
+    model_class = isinstance(cls, type) and (issubclass(cls, transformers.PreTrainedModel)
+                                             or (name.startswith("AutoModel") and hasattr(cls, "from_pretrained")))
+    if not model_class:
         raise _error("model_type", f"{name!r} is not a transformers model class.",
                      "Use AutoModelForCausalLM (or a class such as LlamaForCausalLM).", Kind.TYPE)
     return cls
@@ -161,8 +166,8 @@ def load_model_config(cfg: AxoConfig) -> Any:
         return AutoConfig.from_pretrained(config_source, **kwargs)
     except (OSError, ValueError) as exc:
         raise _error("base_model", f"cannot load a model config from {cfg.base_model!r}: {str(exc).splitlines()[0]}",
-                     "Point `base_model` at a Hugging Face model folder, a .gguf file, or a reachable hub id."
-                     + hub.cache_hint(ref)) from None
+                     remote_code_hint(cfg, exc) or "Point `base_model` at a Hugging Face model folder, a .gguf "
+                     "file, or a reachable hub id." + hub.cache_hint(ref)) from None
 
 
 def load_model(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
@@ -200,13 +205,7 @@ def load_model(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
             # each training process puts its copy on its own GPU (LOCAL_RANK, set by the launcher); under
             # ZeRO-3 transformers refuses a device_map and quantizes onto the process's current GPU itself
             load_kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
-    try:
-        model = _model_class(cfg).from_pretrained(source, **load_kwargs)
-    except (OSError, ValueError) as exc:
-        refuse_pickle_only(source, cfg.base_model)
-        raise _error("base_model", f"cannot load the model {cfg.base_model!r}: {str(exc).splitlines()[0]}",
-                     "Check the path or hub id, and that the weights are safetensors or GGUF."
-                     + hub.cache_hint(ref)) from None
+    model = _from_pretrained(cfg, source, load_kwargs, ref)
     if "gguf_file" in kwargs:
         _forget_gguf_quantization(model)
     if model.config.pad_token_id is None and tokenizer.pad_token_id is not None:
@@ -215,6 +214,63 @@ def load_model(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
     if resized:
         model.resize_token_embeddings(len(tokenizer))
     return model, resized
+
+
+def _from_pretrained(cfg: AxoConfig, source: str, load_kwargs: dict[str, Any], ref: hub.HubRef | None) -> PreTrainedModel:
+    """`from_pretrained` with the failures a user causes turned into problems: damaged weight files, custom
+    code without `trust_remote_code`, and `model_config` overrides that change the shape of the weights (an
+    error) or leave weights out of the checkpoint (newly initialised, which would train a partly random
+    model: also an error)."""
+    from safetensors import SafetensorError
+
+    if "gguf_file" not in load_kwargs:
+        check_weight_files(Path(source), "base_model", "model weights", REDOWNLOAD)
+    overrides = sorted(cfg.overrides_of_model_config or {})
+    if overrides:
+        # What was loaded is asked for only when an override may have changed it (the plain path stays as
+        # is). Mismatched shapes are let through to be listed here: transformers' own error names none.
+        load_kwargs = {"ignore_mismatched_sizes": True, **load_kwargs, "output_loading_info": True}
+    try:
+        loaded = _model_class(cfg).from_pretrained(source, **load_kwargs)
+        model, info = loaded if overrides else (loaded, {})
+    except SafetensorError as exc:
+        raise _error("base_model", f"a weights file of {cfg.base_model!r} is damaged: {str(exc).splitlines()[0]}.",
+                     REDOWNLOAD) from None
+    except (OSError, ValueError) as exc:
+        refuse_pickle_only(source, cfg.base_model)
+        raise _error("base_model", f"cannot load the model {cfg.base_model!r}: {str(exc).splitlines()[0]}",
+                     remote_code_hint(cfg, exc) or "Check the path or hub id, and that the weights are safetensors "
+                     "or GGUF." + hub.cache_hint(ref)) from None
+    if overrides:
+        wrong = sorted(info.get("mismatched_keys", ()), key=lambda item: item[0])
+        missing = sorted(name for name in info.get("missing_keys", ()) if not name.startswith(_NEW_HEADS))
+        if wrong:
+            name, stored, needed = wrong[0]
+            raise _overrides_do_not_fit(cfg, overrides, f"{name} is {list(stored)} in the checkpoint, the changed "
+                                        f"config needs {list(needed)} ({len(wrong)} weights do not fit)")
+        if missing:
+            raise _overrides_do_not_fit(cfg, overrides, f"{missing[0]} is not in the checkpoint ({len(missing)} "
+                                        "weights would start from random values)")
+    return model
+
+
+_NEW_HEADS = ("score.", "classifier.")  # a classification head is new by design (num_labels)
+
+
+def _overrides_do_not_fit(cfg: AxoConfig, overrides: list[str], detail: str) -> ConfigError:
+    changed = ", ".join(f"{key}: {cfg.overrides_of_model_config[key]!r}" for key in overrides)
+    return _error("model_config", f"the model_config overrides ({changed}) do not fit the weights of "
+                  f"{cfg.base_model!r}: {detail}.", "model_config may change settings that leave the weights' "
+                  "shapes alone (e.g. rope_theta, rope_scaling, max_position_embeddings); remove the override "
+                  "that changes sizes or layer counts, or train from a checkpoint built with them.", Kind.CONFLICT)
+
+
+def remote_code_hint(cfg: AxoConfig, exc: BaseException) -> str | None:
+    """The fix for a model whose config needs its own Python code, when that is what went wrong."""
+    if cfg.trust_remote_code or "trust_remote_code" not in str(exc):
+        return None
+    return ("This model ships its own Python code (`auto_map` in its config.json). If you trust its author, set "
+            "`trust_remote_code: true`; otherwise choose a model that transformers supports natively.")
 
 
 def embedding_rows(model: Any) -> int:

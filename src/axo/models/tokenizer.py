@@ -28,9 +28,10 @@ def load_tokenizer(cfg: AxoConfig) -> PreTrainedTokenizerBase:
             reachable (at once, without retries).
     """
     import transformers
+    from transformers import PreTrainedTokenizerBase
 
     from axo.models import hub
-    from axo.models.loader import model_source_kwargs
+    from axo.models.loader import model_source_kwargs, remote_code_hint
 
     source = cfg.tokenizer_config or cfg.base_model
     kwargs: dict = {"use_fast": cfg.tokenizer_use_fast, "trust_remote_code": cfg.trust_remote_code}
@@ -42,16 +43,19 @@ def load_tokenizer(cfg: AxoConfig) -> PreTrainedTokenizerBase:
     if cfg.tokenizer_legacy is not None:
         kwargs["legacy"] = cfg.tokenizer_legacy
     tokenizer_class = getattr(transformers, cfg.tokenizer_type or "AutoTokenizer", None)
-    if tokenizer_class is None or not hasattr(tokenizer_class, "from_pretrained"):
+    # `AutoModel` has from_pretrained too, and would load a model where a tokenizer belongs
+    if not (tokenizer_class is transformers.AutoTokenizer or (isinstance(tokenizer_class, type)
+                                                              and issubclass(tokenizer_class, PreTrainedTokenizerBase))):
         raise _error("tokenizer_type", f"{cfg.tokenizer_type!r} is not a transformers tokenizer class.",
                      "Use AutoTokenizer, or a class such as LlamaTokenizer.")
     try:
         tokenizer = tokenizer_class.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as exc:
-        raise _error("tokenizer_config" if cfg.tokenizer_config != cfg.base_model else "base_model",
+        raise _error("tokenizer_config" if cfg.tokenizer_config not in (None, cfg.base_model) else "base_model",
                      f"cannot load a tokenizer from {source!r}: {str(exc).splitlines()[0]}",
-                     "Point `base_model` (or `tokenizer_config`) at a model folder with tokenizer files, "
-                     "or a hub id reachable from this machine." + hub.cache_hint(ref)) from None
+                     remote_code_hint(cfg, exc) or "Point `base_model` (or `tokenizer_config`) at a model folder "
+                     "with tokenizer files (tokenizer.json, or the vocabulary files of its tokenizer class), or a hub "
+                     "id reachable from this machine." + hub.cache_hint(ref)) from None
     if cfg.special_tokens is not None:
         special = cfg.special_tokens.model_dump(exclude_none=True)
         extra = special.pop("additional_special_tokens", None)

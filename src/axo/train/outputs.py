@@ -60,7 +60,7 @@ def write_config(cfg: AxoConfig, output_dir: Path) -> None:
 def write_provenance(output_dir: Path, payload: dict[str, Any]) -> None:
     record = {"axo_version": __version__, "libraries": _versions(), "hardware": _hardware(),
               "git_commit": _git_commit(Path.cwd()), **payload}
-    (output_dir / "provenance.json").write_text(json.dumps(record, indent=2, default=str))
+    (output_dir / "provenance.json").write_text(json.dumps(redact(record), indent=2, default=str))
 
 
 def _call(function: str, source: str, options: dict[str, Any]) -> str:
@@ -113,6 +113,20 @@ def write_model_card(cfg: AxoConfig, output_dir: Path, summary: dict[str, Any]) 
         "## Training config (secrets redacted)", "", "```yaml", config_text.rstrip(), "```", "",
     ]
     (output_dir / "README.md").write_text("\n".join(lines))
+
+
+RUN_STATE = "axo_run.json"  # whether the folder holds a finished run; written first and last, atomically
+
+
+def mark_run(output_dir: Path, state: str, **fields: Any) -> None:
+    """Record the run folder's state in RUN_STATE: "training" when a run starts writing into it (so a folder
+    whose run failed, or that holds an earlier run's weights while a new one trains, is never taken for a
+    trained result) and "finished" after the final save. Written through a temporary file and a rename: a
+    reader sees the old state or the new one, never half a file."""
+    record = {"state": state, "axo_version": __version__, **fields}
+    temporary = output_dir / f".{RUN_STATE}.partial"
+    temporary.write_text(json.dumps(record, indent=2) + "\n")
+    temporary.replace(output_dir / RUN_STATE)
 
 
 def now_iso() -> str:

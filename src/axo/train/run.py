@@ -35,7 +35,7 @@ from axo.train.distributed import (
     zero_stage,
 )
 from axo.train.guards import FaultInjector, LossWatchdog, StopOnSignal
-from axo.train.outputs import now_iso, write_config, write_model_card, write_provenance
+from axo.train.outputs import mark_run, now_iso, write_config, write_model_card, write_provenance
 from axo.train.recompute import KeepTopLayers
 from axo.train.trackers import tracker_env
 from axo.train.trainer import AxoTrainer
@@ -90,6 +90,10 @@ def preflight(cfg: AxoConfig, hardware: Hardware, config_dir: Path | None = None
     engine_arguments(cfg, config_dir, None)
     training_arguments(cfg, 1, False, hardware)
     hub.require(hub.training_refs(cfg))
+    if cfg.adapter and cfg.lora_model_dir:
+        from axo.models.adapter import check_adapter_folder
+
+        check_adapter_folder(cfg.lora_model_dir)
 
 
 def _out_of_memory(cfg: AxoConfig, exc: BaseException) -> ConfigError:
@@ -158,8 +162,10 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
         for leftover in checkpoints.clean_partial(output_dir):
             say(f"removed a half-written checkpoint left by an interrupted run: {leftover}")
         write_config(cfg, output_dir)
+        mark_run(output_dir, "training", started=started)  # until the final save: not a trained result
     resume_from = checkpoints.resume_point(output_dir, cfg.resume_from_checkpoint,
-                                           resume or cfg.auto_resume_from_checkpoints)
+                                           resume or cfg.auto_resume_from_checkpoints,
+                                           model_only=cfg.save_only_model, say=say)
     if resume_from is not None:
         say(f"resuming from {resume_from}")
 
@@ -204,7 +210,8 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
 
     recorder = RunRecorder(output_dir)
     stopper = StopOnSignal()
-    callbacks = [recorder, stopper, LossWatchdog(cfg.loss_watchdog_threshold, cfg.loss_watchdog_patience)]
+    watchdog = LossWatchdog(cfg.loss_watchdog_threshold, cfg.loss_watchdog_patience)
+    callbacks = [recorder, stopper, watchdog]
     if cfg.gradient_checkpointing:
         keep = 1 if cfg.gradient_checkpointing_keep_layers is None else cfg.gradient_checkpointing_keep_layers
         callbacks.append(KeepTopLayers(keep))
@@ -216,7 +223,7 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
         trainer = AxoTrainer(model=model, args=arguments, data_collator=collator(cfg, tokenizer),
                              train_dataset=train_set, eval_dataset=eval_set, processing_class=tokenizer,
                              callbacks=callbacks)
-        recorder.trainer = trainer
+        recorder.trainer = watchdog.trainer = trainer
         trainer.remove_callback(PrinterCallback)  # raw log dicts; metrics.jsonl and the progress bar replace them
         stopper.install()
         try:
@@ -259,4 +266,5 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
                                                  "rows_per_epoch": packing.rows_per_epoch},
     })
     write_model_card(cfg, output_dir, summary)
+    mark_run(output_dir, "finished", started=started, finished=now_iso(), steps=result.steps)  # last: the run is usable
     return result

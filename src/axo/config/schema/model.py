@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from axo.config.schema.base import Section
 
@@ -61,3 +61,11 @@ class ModelSection(Section):
         False, description="Allow pickle (.bin) weights, which can run code when loaded; safetensors only otherwise.",
     )
     low_cpu_mem_usage: bool | None = Field(None, description="Load weights with transformers' low-memory path.")
+
+    @field_validator("base_model")
+    @classmethod
+    def _base_model_named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is empty; name the model to fine-tune: a local model folder, a hub id "
+                             "(`org/name`) or a .gguf file")
+        return value

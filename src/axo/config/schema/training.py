@@ -23,6 +23,9 @@ def _one_of(value: str | None, allowed: frozenset[str], what: str) -> str | None
     )
 
 
+SEED_MAX = 2**32 - 1
+
+
 class TrainingSection(Section):
     micro_batch_size: int = Field(1, ge=1, description="Samples (or packed rows) per device per forward pass.")
     gradient_accumulation_steps: int | None = Field(
@@ -114,3 +117,21 @@ class TrainingSection(Section):
     @classmethod
     def _known_attention(cls, value: str | None) -> str | None:
         return _one_of(value, ATTN_IMPLEMENTATIONS, "attn_implementation")
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_in_range(cls, value: int) -> int:
+        # numpy's legacy seeding (which transformers' set_seed calls) takes 0 .. 2**32 - 1 and raises outside it
+        if not 0 <= value <= SEED_MAX:
+            raise ValueError(f"must be between 0 and {SEED_MAX} (2**32 - 1, what numpy and torch accept), "
+                             f"got {value}; pick any number in that range, e.g. 42")
+        return value
+
+    @field_validator("output_dir")
+    @classmethod
+    def _output_dir_named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is empty, which would put the run's files into the working folder; name "
+                             "a folder, e.g. `output_dir: ./outputs/my-run`, or delete the key for the default "
+                             "./model-out")
+        return value
