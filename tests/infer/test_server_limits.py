@@ -198,7 +198,7 @@ def test_every_other_error_has_the_openai_shape(base):
 
 
 def test_a_large_body_is_refused_before_it_is_read(base):
-    """Only the headers are sent: the 413 comes from Content-Length alone (a client that went on sending
+    """Only the headers are sent: the 400 comes from Content-Length alone (a client that went on sending
     could see the connection reset before reading the answer)."""
     host, port = base.base_url.host, base.base_url.port
     with socket.create_connection((host, port)) as raw:
@@ -208,8 +208,17 @@ def test_a_large_body_is_refused_before_it_is_read(base):
         while b"}}" not in answer:
             answer += raw.recv(4096)
     head, _, body = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 413")
+    assert head.startswith(b"HTTP/1.1 400")
     assert json.loads(body)["error"]["code"] == "request_too_large"
+
+
+def test_a_large_chunked_body_is_counted_and_refused(base):
+    """No Content-Length (chunked transfer): the body is counted while it is read."""
+    prompt = "x" * (LIMITS.max_body_bytes + 10)
+    payload = json.dumps({"model": "tiny", "prompt": prompt, "max_tokens": 2}).encode()
+    reply = base.post("/completions", content=iter([payload[i:i + 65536] for i in range(0, len(payload), 65536)]),
+                      headers={"Content-Type": "application/json"})
+    assert _error_of(reply, 400)["code"] == "request_too_large"
 
 
 def test_empty_prompt_and_the_largest_seed_are_answered(base):

@@ -47,7 +47,7 @@ def serve(
                                        help="Largest max_tokens a request may ask for (more is a 400); a request "
                                        "waits at most this many tokens' time for each one ahead of it."),
     max_body_bytes: int = typer.Option(1_000_000, "--max-body-bytes", min=1,
-                                       help="Largest request body (more is a 413)."),
+                                       help="Largest request body (more is a 400 `request_too_large`)."),
     request_timeout: float = typer.Option(600.0, "--request-timeout", min=0.1,
                                           help="Seconds a request may take, waiting in line included; generation "
                                           "stops there and the reply ends with finish_reason `length`."),

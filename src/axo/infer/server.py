@@ -247,14 +247,16 @@ class _Gate:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_body_bytes:
-                # FastAPI turns anything but an HTTPException raised while reading the body into a 400
-                raise HTTPException(413, self._too_large().message)
+                # FastAPI turns anything but an HTTPException raised while reading the body into a bare 400;
+                # the handler below gives this one its code
+                raise HTTPException(400, self._too_large().message, headers={"x-axo-error": "request_too_large"})
             return message
 
         await self.app(scope, counted, send)
 
     def _too_large(self) -> ApiError:
-        return ApiError(413, f"The request body is larger than this server's limit of {self.max_body_bytes} bytes.",
+        # 400 like every other request OpenAI's API refuses for its content (issue 15), with its own code
+        return ApiError(400, f"The request body is larger than this server's limit of {self.max_body_bytes} bytes.",
                         code="request_too_large")
 
 
@@ -282,7 +284,7 @@ def create_app(pool: ModelPool, api_key: str | None = None, limits: ServeLimits 
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException):
-        code = "request_too_large" if exc.status_code == 413 else None
+        code = (exc.headers or {}).get("x-axo-error")
         return error_response(ApiError(exc.status_code, str(exc.detail), code=code))
 
     @app.exception_handler(Exception)
