@@ -188,31 +188,36 @@ def test_bad_splits(tmp_path, entry_for, split):
     assert caught.value.problems[0].key == "split"
 
 
+# Contiguous shards of the seed-42 permutation of rows 0-9, [5, 6, 0, 7, 3, 2, 4, 9, 1, 8] (as Axolotl 0.21).
 @pytest.mark.parametrize("shards, index, expected", [
-    (3, 0, ["0", "1", "2", "3"]),
-    (3, 1, ["4", "5", "6"]),
-    (3, 2, ["7", "8", "9"]),
-    (2, None, ["0", "1", "2", "3", "4"]),
+    (3, 0, ["5", "6", "0", "7"]),
+    (3, 1, ["3", "2", "4"]),
+    (3, 2, ["9", "1", "8"]),
+    (2, None, ["5", "6", "0", "7", "3"]),
 ])
 def test_shards(tmp_path, entry_for, shards, index, expected):
     extra = f"shards: {shards}\n" + (f"shards_idx: {index}\n" if index is not None else "")
     assert _texts(read_rows(entry_for(_ten(tmp_path), extra))) == expected
 
 
-def test_shards_match_datasets_contiguous_shard(tmp_path, entry_for):
+def test_shards_match_axolotls_shuffled_contiguous_shard(tmp_path, entry_for):
     import datasets
 
     rows = [{"text": str(i)} for i in range(11)]
     path = tmp_path / "eleven.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     full = datasets.Dataset.from_list(rows)
-    for index in range(4):
-        ours = _texts(read_rows(entry_for(path, f"shards: 4\nshards_idx: {index}")))
-        assert ours == full.shard(4, index, contiguous=True)["text"]
+    for seed in (42, 7):
+        for index in range(4):  # Axolotl 0.21: dataset.shuffle(seed=seed).shard(num_shards, index)
+            ours = _texts(read_rows(entry_for(path, f"shards: 4\nshards_idx: {index}"), seed=seed))
+            assert ours == full.shuffle(seed=seed).shard(4, index, contiguous=True)["text"]
 
 
 def test_shards_after_split(tmp_path, entry_for):
-    assert _texts(read_rows(entry_for(_ten(tmp_path), "split: 'train[:6]'\nshards: 2\nshards_idx: 1"))) == ["3", "4", "5"]
+    import datasets
+
+    six = datasets.Dataset.from_list([{"text": str(i)} for i in range(6)]).shuffle(seed=42).shard(2, 1)["text"]
+    assert _texts(read_rows(entry_for(_ten(tmp_path), "split: 'train[:6]'\nshards: 2\nshards_idx: 1"))) == six
 
 
 def test_shards_idx_out_of_range(tmp_path, entry_for):

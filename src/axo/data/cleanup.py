@@ -21,13 +21,14 @@ class Cleaned:
     samples: list[Sample]
     dropped: Counter = field(default_factory=Counter)
     truncated: int = 0
+    kept: list[int] = field(default_factory=list)  # input position of each sample kept (the merged order needs it)
 
 
 def apply_length_rules(samples: list[Sample], rows: Rows, cfg: AxoConfig) -> Cleaned:
     """Apply `excess_length_strategy`, `min_sample_len` and, when packing, drop samples with no loss."""
     result = Cleaned([])
     limit = cfg.sequence_len
-    for sample in samples:
+    for position, sample in enumerate(samples):
         if len(sample.input_ids) > limit:
             if cfg.excess_length_strategy == "raise":
                 origin, line = rows.where(sample.row)
@@ -46,17 +47,19 @@ def apply_length_rules(samples: list[Sample], rows: Rows, cfg: AxoConfig) -> Cle
             result.dropped[NOTHING_TRAINED] += 1
             continue
         result.samples.append(sample)
+        result.kept.append(position)
     return result
 
 
-def deduplicate(samples: list[Sample], seen: set[tuple] | None = None) -> tuple[list[Sample], int]:
-    """Drop exact repeats (same tokens and labels); `seen` carries across datasets and splits."""
-    seen = set() if seen is None else seen
+def unique_positions(samples: list[Sample]) -> list[int]:
+    """Positions of the samples that are not exact repeats (same tokens, labels and class) of an earlier one.
+
+    The first occurrence in the order given wins, as in Axolotl, which deduplicates after shuffling."""
+    seen: set[tuple] = set()
     kept = []
-    for sample in samples:
+    for position, sample in enumerate(samples):
         key = (tuple(sample.input_ids), tuple(sample.labels), sample.label)
-        if key in seen:
-            continue
-        seen.add(key)
-        kept.append(sample)
-    return kept, len(samples) - len(kept)
+        if key not in seen:
+            seen.add(key)
+            kept.append(position)
+    return kept

@@ -6,7 +6,6 @@ fingerprint matches, and otherwise prepares and saves it atomically.
 
 from __future__ import annotations
 
-import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from axo.data.cache import (
     remove_partial_folders,
     save_prepared,
 )
-from axo.data.cleanup import DUPLICATE, apply_length_rules, deduplicate
+from axo.data.cleanup import DUPLICATE, apply_length_rules, unique_positions
 from axo.data.errors import data_error
 from axo.data.formats.base import IGNORE_INDEX, Sample, format_for
 from axo.data.sources import read_rows
@@ -57,38 +56,76 @@ class PreparedData:
 
 
 def _prepare_entries(entries: list[DatasetConfig], cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
-                     config_dir: Path | None, section: str, seen: set | None) -> tuple[list[Sample], list[DatasetReport]]:
-    samples: list[Sample] = []
+                     config_dir: Path | None, section: str) -> tuple[list[Sample], list[DatasetReport]]:
+    """The samples of `entries` in Axolotl 0.21's order: tokenized samples of every entry concatenated,
+    permuted with numpy's `default_rng(seed)` over all of them *before* the length rules drop any (this is
+    `datasets.Dataset.shuffle(seed=…)`), then filtered in that order, then exact repeats removed (the first in
+    the shuffled order stays). The length rules drop sample by sample, so applying them per entry first and
+    keeping the positions gives the same rows as filtering after the shuffle, with drops counted per entry."""
+    slots: list[Sample | None] = []  # every tokenized sample in entry order; None where a length rule dropped it
+    owners: list[int] = []
     reports = []
     for index, entry in enumerate(entries):
-        rows = read_rows(entry, config_dir)
+        rows = read_rows(entry, config_dir, cfg.seed)
         prompt_format = format_for(tokenizer, cfg, entry)
         produced = prompt_format.tokenize(rows)
         _require_trained(produced, tokenizer, prompt_format.masking(), entry.path, f"{section}[{index}]")
         cleaned = apply_length_rules(produced, rows, cfg)
-        kept = cleaned.samples
-        if seen is not None:
-            kept, repeats = deduplicate(kept, seen)
-            if repeats:
-                cleaned.dropped[DUPLICATE] += repeats
-        if rows.rows and not kept:
-            reasons = ", ".join(f"{n} {why}" for why, n in cleaned.dropped.items())
-            raise data_error(f"every one of its {len(rows.rows)} rows was dropped ({reasons}).", origin=entry.path,
-                             key=f"{section}[{index}]",
-                             hint="Raise `sequence_len`, set `excess_length_strategy: truncate`, or check the format.")
-        if not rows.rows:
-            raise data_error("holds no rows.", origin=entry.path, key=f"{section}[{index}]",
-                             hint="Check the file, `split` and `data_files`.")
-        if kept and not _trained_kinds(kept, set())[0]:  # the length rules took every trained token away
-            done = ("cut every trained token off" if cfg.excess_length_strategy == "truncate"
-                    else "dropped every sample that had one")
-            raise data_error(f"no sample kept has a trained token: at sequence_len {cfg.sequence_len}, "
-                             f"`excess_length_strategy: {cfg.excess_length_strategy}` {done}.",
-                             origin=entry.path, key=f"{section}[{index}]",
-                             hint="Raise `sequence_len`, or shorten the prompts so the answers fit.")
-        samples += kept
-        reports.append(DatasetReport(entry.path, len(rows.rows), len(kept), dict(cleaned.dropped), cleaned.truncated))
-    return samples, reports
+        report = DatasetReport(entry.path, len(rows.rows), len(cleaned.samples), dict(cleaned.dropped),
+                               cleaned.truncated)
+        _require_kept(cleaned.samples, report, cfg, f"{section}[{index}]")
+        kept: list[Sample | None] = [None] * len(produced)
+        for position, sample in zip(cleaned.kept, cleaned.samples):
+            kept[position] = sample
+        slots += kept
+        owners += [index] * len(produced)
+        reports.append(report)
+    if cfg.shuffle_merged_datasets:
+        import numpy as np
+
+        order = np.random.default_rng(cfg.seed).permutation(len(slots)).tolist()
+    else:
+        order = range(len(slots))
+    merged = [(slots[i], owners[i]) for i in order if slots[i] is not None]
+    if cfg.dataset_exact_deduplication:
+        merged = _deduplicate(merged, reports, cfg, section)
+    return [sample for sample, _ in merged], reports
+
+
+def _require_kept(kept: list[Sample], report: DatasetReport, cfg: AxoConfig, key: str) -> None:
+    """Refuse a dataset with no rows, or whose every row was dropped, or whose kept samples train nothing."""
+    if report.rows and not kept:
+        reasons = ", ".join(f"{n} {why}" for why, n in report.dropped.items())
+        raise data_error(f"every one of its {report.rows} rows was dropped ({reasons}).", origin=report.path,
+                         key=key, hint="Raise `sequence_len`, set `excess_length_strategy: truncate`, or check the format.")
+    if not report.rows:
+        raise data_error("holds no rows.", origin=report.path, key=key, hint="Check the file, `split` and `data_files`.")
+    if not _trained_kinds(kept, set())[0]:  # the length rules took every trained token away
+        done = ("cut every trained token off" if cfg.excess_length_strategy == "truncate"
+                else "dropped every sample that had one")
+        raise data_error(f"no sample kept has a trained token: at sequence_len {cfg.sequence_len}, "
+                         f"`excess_length_strategy: {cfg.excess_length_strategy}` {done}.",
+                         origin=report.path, key=key, hint="Raise `sequence_len`, or shorten the prompts so the answers fit.")
+
+
+def _deduplicate(merged: list[tuple[Sample, int]], reports: list[DatasetReport], cfg: AxoConfig,
+                 section: str) -> list[tuple[Sample, int]]:
+    """Drop exact repeats within one split (`datasets`, or `test_datasets`: as in Axolotl, eval rows are not
+    compared with train rows), counting each against the entry of the copy dropped."""
+    unique = unique_positions([sample for sample, _ in merged])
+    if len(unique) == len(merged):
+        return merged
+    kept = set(unique)
+    for position, (_, owner) in enumerate(merged):
+        if position not in kept:
+            report = reports[owner]
+            report.dropped[DUPLICATE] = report.dropped.get(DUPLICATE, 0) + 1
+            report.samples -= 1
+    result = [merged[position] for position in unique]
+    for index, report in enumerate(reports):
+        if not report.samples:
+            _require_kept([], report, cfg, f"{section}[{index}]")
+    return result
 
 
 def _trained_kinds(samples: list[Sample], special: set[int]) -> tuple[bool, bool]:
@@ -189,12 +226,9 @@ def _prepare_unlocked(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase, config
             return PreparedData(splits["train"], splits.get("eval", []), root / key, key, True, meta)
 
     started = time.perf_counter()
-    seen: set | None = set() if cfg.dataset_exact_deduplication else None
-    train, train_reports = _prepare_entries(cfg.datasets, cfg, tokenizer, config_dir, "datasets", seen)
-    if cfg.shuffle_merged_datasets:
-        random.Random(cfg.seed).shuffle(train)
+    train, train_reports = _prepare_entries(cfg.datasets, cfg, tokenizer, config_dir, "datasets")
     if cfg.test_datasets:
-        evaluation, eval_reports = _prepare_entries(cfg.test_datasets, cfg, tokenizer, config_dir, "test_datasets", seen)
+        evaluation, eval_reports = _prepare_entries(cfg.test_datasets, cfg, tokenizer, config_dir, "test_datasets")
     else:
         train, evaluation = _split(train, cfg)
         eval_reports = []

@@ -221,21 +221,29 @@ def _slice(rows: Rows, split: str, origin: str) -> Rows:
     return Rows(rows.source, rows.rows[chosen], rows.lines[chosen], rows.files[chosen])
 
 
-def _shard(rows: Rows, entry: DatasetConfig) -> Rows:
+def _shard(rows: Rows, entry: DatasetConfig, seed: int) -> Rows:
     if not entry.shards:
         return rows
     index = entry.shards_idx or 0
     if index >= entry.shards:
         raise data_error(f"shards_idx {index} is out of range for {entry.shards} shards.", key="shards_idx",
                          hint=f"Use 0 … {entry.shards - 1}.")
-    size, extra = divmod(len(rows.rows), entry.shards)
-    start = index * size + min(index, extra)  # contiguous shards, as `datasets.Dataset.shard(contiguous=True)`
-    stop = start + size + (1 if index < extra else 0)
-    return Rows(rows.source, rows.rows[start:stop], rows.lines[start:stop], rows.files[start:stop])
+    import numpy as np
+
+    # Axolotl 0.21 takes `dataset.shuffle(seed=seed).shard(shards, shards_idx)`: a seeded permutation, then
+    # one contiguous shard of it (`datasets.Dataset.shard(contiguous=True)`)
+    order = np.random.default_rng(seed).permutation(len(rows.rows)).tolist()
+    size, extra = divmod(len(order), entry.shards)
+    start = index * size + min(index, extra)
+    chosen = order[start:start + size + (1 if index < extra else 0)]
+    def pick(values: list) -> list:
+        return [values[i] for i in chosen] if values else values
+
+    return Rows(rows.source, pick(rows.rows), pick(rows.lines), pick(rows.files))
 
 
-def read_rows(entry: DatasetConfig, config_dir: Path | None = None) -> Rows:
-    """All rows of one `datasets:` entry, after its split slice and sharding.
+def read_rows(entry: DatasetConfig, config_dir: Path | None = None, seed: int = 42) -> Rows:
+    """All rows of one `datasets:` entry, after its split slice and sharding (`seed` shuffles before sharding).
 
     Raises:
         DataError: for a missing path, an unknown file type, or a malformed file (naming file and line).
@@ -251,7 +259,7 @@ def read_rows(entry: DatasetConfig, config_dir: Path | None = None) -> Rows:
         rows = _read_local(local, entry)
         if entry.split != "train":
             rows = _slice(rows, entry.split, entry.path)
-    return _shard(rows, entry)
+    return _shard(rows, entry, seed)
 
 
 def _read_local(path: Path, entry: DatasetConfig) -> Rows:

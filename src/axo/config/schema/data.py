@@ -34,8 +34,12 @@ class DataSection(Section):
         None, description="Directory for the tokenized-dataset cache (default `./last_run_prepared`).",
     )
     dataset_num_proc: int | None = Field(None, ge=1, description="Processes used to tokenize (default: CPU count).")
-    dataset_exact_deduplication: bool = Field(False, description="Drop rows that are exact duplicates.")
-    shuffle_merged_datasets: bool = Field(True, description="Shuffle rows after merging datasets (seeded).")
+    dataset_exact_deduplication: bool = Field(
+        False, description="Drop exact duplicate samples (the first copy in the shuffled order stays; per split).",
+    )
+    shuffle_merged_datasets: bool = Field(
+        True, description="Shuffle the merged samples with `seed`, in Axolotl's order (before long rows are dropped).",
+    )
     val_set_size: float = Field(
         0.0, ge=0.0, description="Held-out evaluation split: a fraction (< 1) of the rows, or a row count (>= 1).",
     )

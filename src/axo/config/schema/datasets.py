@@ -49,7 +49,7 @@ class DatasetConfig(Section):
     name: str | None = Field(None, description="Hub dataset configuration name.")
     revision: str | None = Field(None, description="Hub dataset revision.")
     field: str | None = Field(None, description="Column with the text (completion) or the JSON field holding the rows.")
-    shards: int | None = Field(None, ge=1, description="Split the dataset into this many shards and keep one.")
+    shards: int | None = Field(None, ge=1, description="Shuffle (with `seed`), split into this many shards and keep one.")
     shards_idx: int | None = Field(None, ge=0, description="Which shard to keep (default 0).")
     preprocess_shards: int | None = Field(None, ge=1, description="Prepare the dataset in this many shards.")
     trust_remote_code: bool = Field(False, description="Allow the dataset's loading script to run.")
