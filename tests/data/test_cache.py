@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from config_helpers import load
 
-from axo.data.cache import load_prepared, remove_partial_folders, save_prepared
+from axo.data.cache import bundled_templates_digest, load_prepared, remove_partial_folders, save_prepared
 from axo.data.formats.base import Sample
 from axo.data.prepare import prepare_data
 
@@ -69,6 +69,17 @@ def test_upgrading_axo_prepares_again(workspace, monkeypatch):
     first = _prepare(workspace)
     monkeypatch.setattr("axo.data.cache.__version__", "99.0.0")
     assert _prepare(workspace).fingerprint != first.fingerprint
+
+
+def test_editing_a_bundled_chat_template_changes_the_fingerprint(tmp_path):
+    import shutil
+    from importlib import resources
+
+    copy = tmp_path / "templates"
+    shutil.copytree(str(resources.files("axo.data.chat_templates")), copy)
+    assert bundled_templates_digest(copy) == bundled_templates_digest()
+    (copy / "chatml.jinja").write_text((copy / "chatml.jinja").read_text().replace("<|im_end|>", "<|end|>"))
+    assert bundled_templates_digest(copy) != bundled_templates_digest()
 
 
 def test_a_changed_tokenizer_file_prepares_again(workspace, tmp_path_factory, tiny_tokenizer_dir):

@@ -30,7 +30,7 @@ from axo.storage import free_space, write_failure
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-CACHE_FORMAT = 2  # 2: prepared under the data checks of issue 16 (typed fields, content parts, trained tokens)
+CACHE_FORMAT = 3  # 2: the data checks of issue 16 (typed fields, content parts, trained tokens); 3: Axolotl's row order
 _DATA_KEYS = ("datasets", "test_datasets", "sequence_len", "excess_length_strategy", "min_sample_len",
               "train_on_inputs", "chat_template", "chat_template_jinja", "eot_tokens", "train_on_eos", "val_set_size",
               "shuffle_merged_datasets", "seed", "dataset_exact_deduplication", "sample_packing", "num_labels")
@@ -75,6 +75,19 @@ def _data_files_digest(cfg: AxoConfig, config_dir: Path | None) -> list[str]:
     return digests
 
 
+def bundled_templates_digest(folder: Any = None) -> str:
+    """A digest of the text of every chat template axo bundles (in `folder`, default the package's): a dataset
+    may name one, and editing it changes tokens without changing the config or the tokenizer."""
+    from importlib import resources
+
+    digest = hashlib.sha256()
+    folder = folder if folder is not None else resources.files("axo.data.chat_templates")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".jinja"):
+            digest.update(entry.name.encode() + entry.read_bytes())
+    return digest.hexdigest()
+
+
 def fingerprint(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase, config_dir: Path | None) -> str:
     """A hex digest that changes whenever the prepared tokens could change."""
     settings = cfg.model_dump(mode="json", include=set(_DATA_KEYS))
@@ -84,6 +97,7 @@ def fingerprint(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase, config_dir: 
         "settings": settings,
         "tokenizer": _tokenizer_digest(tokenizer),
         "data": _data_files_digest(cfg, config_dir),
+        "templates": bundled_templates_digest(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 

@@ -18,8 +18,9 @@ def _error(key: str, message: str, hint: str) -> ConfigError:
 def load_tokenizer(cfg: AxoConfig) -> PreTrainedTokenizerBase:
     """The tokenizer of `cfg.tokenizer_config` (default: the base model), ready for data preparation.
 
-    Applies `special_tokens` and `tokens` (added to the vocabulary when missing) and, as Axolotl does,
-    uses the EOS token for padding when the tokenizer has no pad token.
+    Applies `special_tokens` and `tokens` (added to the vocabulary when missing), as Axolotl does uses the
+    EOS token for padding when the tokenizer has no pad token, and sets the config's `chat_template` (a
+    bundled name, `jinja` or a file) as the tokenizer's template.
 
     A Hub id is read from the local Hugging Face cache when it is there (models/hub.py).
 
@@ -67,4 +68,10 @@ def load_tokenizer(cfg: AxoConfig) -> PreTrainedTokenizerBase:
         tokenizer.add_tokens(list(cfg.tokens))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if cfg.chat_template not in (None, "tokenizer_default"):
+        from axo.data.chat_templates import resolve_chat_template
+
+        # As Axolotl does: the template the run trains with becomes the tokenizer's own, so the tokenizer
+        # saved in the run folder (and a merged model, vLLM, `axo inference`) formats prompts the same way.
+        tokenizer.chat_template = resolve_chat_template(cfg.chat_template, cfg.chat_template_jinja, tokenizer)
     return tokenizer
