@@ -9,6 +9,7 @@ whose causal and GQA arguments changed between versions) and transformers 5.x.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 from typing import Any
 
@@ -89,3 +90,72 @@ def register_varlen_attention() -> str:
         AttentionMaskInterface.register(VARLEN, _no_mask)
         _registered = True
     return VARLEN
+
+
+XFORMERS = "axo_xformers"
+
+
+def xformers_attention(module: Any, query, key, value, attention_mask, scaling: float | None = None,
+                       dropout: float = 0.0, **kwargs: Any):
+    """transformers attention function over xformers' `memory_efficient_attention`: causal within each
+    sequence, packed sequences (restarting `position_ids`) kept apart by a block-diagonal causal mask. Rows are
+    right-padded, so causality alone keeps real tokens off the padding."""
+    from xformers.ops import fmha
+
+    batch, heads, length, dim = query.shape
+    q, k, v = (t.transpose(1, 2) for t in (query, key, value))  # xformers takes (batch, seq, heads, dim)
+    if k.shape[2] != heads:  # grouped-query attention
+        k = k.repeat_interleave(heads // k.shape[2], dim=2)
+        v = v.repeat_interleave(heads // v.shape[2], dim=2)
+    position_ids = kwargs.get("position_ids")
+    bias: Any = fmha.attn_bias.LowerTriangularMask()
+    if position_ids is not None and int((position_ids.reshape(-1) == 0).sum()) > batch:
+        cu, _ = sequence_boundaries(position_ids, batch * length)
+        bias = fmha.attn_bias.BlockDiagonalCausalMask.from_seqlens((cu[1:] - cu[:-1]).tolist())
+        q, k, v = (t.reshape(1, batch * length, heads, dim) for t in (q, k, v))
+    out = fmha.memory_efficient_attention(q, k, v, attn_bias=bias, p=dropout if module.training else 0.0,
+                                          scale=scaling)
+    return out.reshape(batch, length, heads, dim).to(query.dtype), None
+
+
+def _missing(key: str, message: str, hint: str) -> Exception:
+    from axo.config.problems import ConfigError, Kind, Problem, Severity
+
+    return ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, key, message, hint)])
+
+
+def _kernels_available() -> bool:
+    """transformers' own test (an installed `kernels` distribution in its supported version range)."""
+    from transformers.utils.import_utils import is_kernels_available
+
+    return is_kernels_available()
+
+
+def check_attention(wanted: str | None) -> None:
+    """Refuse, before any data or model work, an attention backend whose package is not installed: `xformers`
+    needs xformers; a Hub kernel (`kernels-community/…`) needs the `kernels` package transformers loads it with
+    (and the kernel itself from the Hub or the local cache when the model loads)."""
+    from axo.config.schema.names import is_hub_kernel
+
+    if wanted == "xformers" and importlib.util.find_spec("xformers") is None:
+        raise _missing("attn_implementation", "`xformers` attention needs the xformers package, which is not "
+                       "installed.", "Install it (`pip install xformers`, CUDA only), or use "
+                       "`attn_implementation: sdpa` (torch's fused kernels, no extra package).")
+    if wanted is not None and is_hub_kernel(wanted) and not _kernels_available():
+        raise _missing("attn_implementation", f"`{wanted}` is a Hub kernel, which transformers loads through the "
+                       "`kernels` package, not installed here.", "Install it (`pip install kernels`), or use "
+                       "`attn_implementation: sdpa`.")
+
+
+def attention_backend(wanted: str) -> str:
+    """The name transformers loads for `xformers` or a Hub kernel: xformers through :func:`xformers_attention`
+    registered in transformers' `AttentionInterface`; a Hub kernel id as it is (transformers fetches it)."""
+    check_attention(wanted)
+    if wanted != "xformers":
+        return wanted
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
+
+    AttentionInterface.register(XFORMERS, xformers_attention)
+    AttentionMaskInterface.register(XFORMERS, _no_mask)
+    return XFORMERS

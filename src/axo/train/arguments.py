@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 from math import ceil
 from typing import TYPE_CHECKING, Any
 
 from axo.config.hardware import Hardware
-from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.config.schema import AxoConfig
 from axo.data.packing import PackingPlan
+from axo.train.optimizers import BNB_OPTIMIZERS, check_optimizer
 from axo.train.trackers import report_to
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
 
 DEFAULT_SAVE_TOTAL_LIMIT = 4  # Axolotl's
-BNB_OPTIMIZERS = frozenset({"adamw_bnb_8bit", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "ademamix_8bit",
-                            "paged_ademamix_8bit", "paged_ademamix_32bit", "rmsprop_bnb", "rmsprop_bnb_8bit",
-                            "rmsprop_bnb_32bit", "lion_8bit", "lion_32bit", "paged_lion_8bit", "paged_lion_32bit"})
+__all__ = ["BNB_OPTIMIZERS", "checkpointing_enabled", "total_steps", "training_arguments"]
 
 
 def total_steps(cfg: AxoConfig, train_rows: int, world_size: int = 1, packing: PackingPlan | None = None) -> int:
@@ -97,7 +94,10 @@ def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware
     else:  # Axolotl: 3% of all steps, at most 100
         warmup["warmup_steps"] = min(int(0.03 * steps), 100)
     scheduler, scheduler_kwargs = _scheduler(cfg)
-    evaluate = has_eval and cfg.eval_strategy != "no"
+    # `evals_per_epoch: 0` with no `eval_steps`/`eval_strategy` means no evaluation (Axolotl then leaves
+    # transformers' default, "no").
+    evaluate = has_eval and cfg.eval_strategy != "no" and not (
+        cfg.evals_per_epoch == 0 and cfg.eval_steps is None and cfg.eval_strategy is None)
     eval_strategy = cfg.eval_strategy or ("steps" if cfg.eval_steps else "epoch") if evaluate else "no"
     save_strategy = cfg.save_strategy or ("steps" if cfg.save_steps else "epoch")
     extra: dict[str, Any] = {}
@@ -110,14 +110,9 @@ def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware
     if cfg.optim_args is not None:
         extra["optim_args"] = cfg.optim_args if isinstance(cfg.optim_args, str) else ",".join(
             f"{k}={v}" for k, v in cfg.optim_args.items())
-    optimizer = cfg.optimizer
-    if optimizer in BNB_OPTIMIZERS and (not hardware.has_cuda or importlib.util.find_spec("bitsandbytes") is None):
-        raise ConfigError([Problem(
-            Severity.ERROR, Kind.CONFLICT, "optimizer",
-            f"`{optimizer}` is a bitsandbytes optimizer, which needs a CUDA GPU and the bitsandbytes package.",
-            "Use `optimizer: adamw_torch` here, or install axo[bnb] on a GPU machine.")])
-    if optimizer == "adamw_torch_fused" and not hardware.has_cuda:
-        optimizer = "adamw_torch"  # the fused kernel is CUDA-only; identical maths on CPU
+    # None: axo builds the optimizer itself (train/optimizers.py `custom_optimizer`); the Trainer's own
+    # `optim` default then stands unused.
+    optimizer = check_optimizer(cfg, hardware) or "adamw_torch"
     shape: dict[str, Any] = {
         "per_device_train_batch_size": cfg.micro_batch_size,
         "per_device_eval_batch_size": cfg.eval_batch_size or cfg.micro_batch_size,
@@ -132,6 +127,8 @@ def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware
             shape["per_device_eval_batch_size"] = 1
     if cfg.batch_flattening is True:
         shape["train_sampling_strategy"] = "random"
+    extra.update(_best_model(cfg, evaluate, eval_strategy, save_strategy))
+    extra.update(_compile(cfg))
     return TrainingArguments(
         output_dir=cfg.output_dir,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps or 1,
@@ -167,3 +164,31 @@ def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware
         **extra,
         **(engine or {}),
     )
+
+
+def _best_model(cfg: AxoConfig, evaluate: bool, eval_strategy: str, save_strategy: str) -> dict[str, Any]:
+    """Keep the best checkpoint (transformers' `load_best_model_at_end`), which `early_stopping_patience`
+    needs, as Axolotl: on when asked or for early stopping, with evaluation data, and only when every
+    evaluation has a checkpoint to load (same strategy; with steps, save_steps a multiple of eval_steps)."""
+    if not (cfg.load_best_model_at_end or cfg.early_stopping_patience) or not evaluate:
+        return {}
+    aligned = eval_strategy == save_strategy and (
+        eval_strategy != "steps" or (cfg.eval_steps and cfg.save_steps and cfg.save_steps % cfg.eval_steps == 0))
+    out: dict[str, Any] = {"load_best_model_at_end": bool(aligned),
+                           "metric_for_best_model": cfg.metric_for_best_model or "eval_loss"}
+    if cfg.greater_is_better is not None:
+        out["greater_is_better"] = cfg.greater_is_better
+    return out
+
+
+def _compile(cfg: AxoConfig) -> dict[str, Any]:
+    """`torch_compile` (`auto` as true) with its backend and mode, as transformers' TrainingArguments take them:
+    the Trainer wraps the model in `torch.compile` when training starts."""
+    if not cfg.torch_compile:
+        return {}
+    out: dict[str, Any] = {"torch_compile": True}
+    if cfg.torch_compile_backend:
+        out["torch_compile_backend"] = cfg.torch_compile_backend
+    if cfg.torch_compile_mode:
+        out["torch_compile_mode"] = cfg.torch_compile_mode
+    return out

@@ -19,8 +19,9 @@ class AxoTrainer(Trainer):
     in the collator would run ahead: accelerate's data loader prefetches one batch), and writes every
     checkpoint through `train/checkpoints.py` (staged, synced, renamed, rotated, space-checked)."""
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, offload_activations: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.offload_activations = offload_activations  # `activation_offloading`: see `training_step`
         self._trained_tokens: Any = 0  # a device tensor once training starts: counting must not sync each step
         self._staging_root: Path | None = None
         self.last_checkpoint: Path | None = None
@@ -32,6 +33,16 @@ class AxoTrainer(Trainer):
             count = (labels != IGNORE_INDEX).sum() if labels.dim() > 1 else labels.numel()
             self._trained_tokens = self._trained_tokens + count
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        """With `activation_offloading`, every tensor autograd saves for backward goes to CPU memory (torch's
+        `save_on_cpu`, pinned on CUDA so the copies overlap) and comes back when backward needs it."""
+        if not self.offload_activations:
+            return super().training_step(model, inputs, num_items_in_batch)
+        import torch
+
+        with torch.autograd.graph.save_on_cpu(pin_memory=torch.cuda.is_available()):
+            return super().training_step(model, inputs, num_items_in_batch)
 
     @property
     def trained_tokens(self) -> int:

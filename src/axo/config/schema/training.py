@@ -12,6 +12,7 @@ from axo.config.schema.names import (
     LR_SCHEDULERS,
     OPTIMIZERS,
     did_you_mean,
+    is_hub_kernel,
 )
 
 
@@ -45,7 +46,9 @@ class TrainingSection(Section):
     )
     warmup_steps: int | None = Field(None, ge=0, description="Linear warm-up steps (default, as Axolotl: 3% of all steps, at most 100).")
     warmup_ratio: float | None = Field(None, ge=0.0, le=1.0, description="Warm-up as a fraction of all steps.")
-    optimizer: str = Field("adamw_torch_fused", description="Optimizer name, as in transformers (`adamw_torch_fused`, `adamw_bnb_8bit`, …).")
+    optimizer: str = Field("adamw_torch_fused", description="Optimizer name, as in transformers or Axolotl "
+                           "(`adamw_torch_fused`, `adamw_bnb_8bit`, `adamw_torch_8bit`, `muon`, …); a backing "
+                           "package that is missing is named at train time.")
     optim_args: str | dict[str, Any] | None = Field(None, description="Extra optimizer arguments.")
     weight_decay: float = Field(0.0, ge=0.0, description="Decoupled weight decay.")
     adam_beta1: float | None = Field(None, gt=0.0, lt=1.0, description="AdamW beta1.")
@@ -60,8 +63,35 @@ class TrainingSection(Section):
         "auto", description="Allow TF32 matmuls on Ampere+ GPUs; `auto` enables them where supported.",
     )
     attn_implementation: str | None = Field(
-        None, description="Attention kernel: `sdpa`, `eager`, `flash_attention_2`, `flex_attention`, …",
+        None, description="Attention kernel: `sdpa`, `eager`, `flash_attention_2`, `flex_attention`, `xformers`, "
+        "or a Hub kernel such as `kernels-community/flash-attn3` (needs the `kernels` package), …",
     )
+    activation_offloading: bool | Literal["legacy", "disk", "hidden_states"] | None = Field(
+        None, description="Keep the activations saved for backward in CPU memory (torch's `save_on_cpu`) instead "
+        "of GPU memory: less GPU memory, more host traffic. Axolotl's modes `legacy`/`disk`/`hidden_states` all "
+        "offload to CPU memory in axo.",
+    )
+    torch_compile: bool | Literal["auto"] | None = Field(
+        None, description="Compile the model with `torch.compile` (transformers' `torch_compile`); `auto` as true.",
+    )
+    torch_compile_backend: str | None = Field(None, description="`torch.compile` backend (default `inductor`).")
+    torch_compile_mode: Literal["default", "reduce-overhead", "max-autotune"] | None = Field(
+        None, description="`torch.compile` mode.",
+    )
+    unfrozen_parameters: list[str] | None = Field(
+        None, description="Train only the parameters whose names match one of these regexes (Axolotl's rule: a "
+        "`.` is a literal dot, matching starts at the name's start, an optional `[start:end]` suffix limits "
+        "training to those rows); every other parameter is frozen.",
+    )
+    early_stopping_patience: int | None = Field(
+        None, ge=1, description="Stop when the eval loss has not improved for this many evaluations in a row "
+        "(transformers' EarlyStoppingCallback); the best checkpoint is loaded at the end.",
+    )
+    load_best_model_at_end: bool | None = Field(
+        None, description="Load the checkpoint with the best `metric_for_best_model` at the end of training.",
+    )
+    metric_for_best_model: str | None = Field(None, description="Metric that picks the best checkpoint (default `eval_loss`).")
+    greater_is_better: bool | None = Field(None, description="Whether a larger `metric_for_best_model` is better.")
     gradient_checkpointing: bool | Literal["offload"] = Field(
         False, description="Recompute activations in the backward pass to save memory.",
     )
@@ -83,7 +113,7 @@ class TrainingSection(Section):
     eval_steps: float | None = Field(
         None, gt=0, description="Evaluate every N steps (or a fraction < 1 of all steps).",
     )
-    evals_per_epoch: int | None = Field(None, ge=1, description="Evaluate this many times per epoch.")
+    evals_per_epoch: int | None = Field(None, ge=0, description="Evaluate this many times per epoch (0: never).")
     save_strategy: Literal["no", "steps", "epoch", "best"] | None = Field(None, description="When to save checkpoints (default `steps` with `save_steps`, else `epoch`).")
     save_steps: float | None = Field(None, gt=0, description="Save every N steps (or a fraction < 1 of all steps).")
     saves_per_epoch: int | None = Field(None, ge=1, description="Save this many times per epoch.")
@@ -116,7 +146,22 @@ class TrainingSection(Section):
     @field_validator("attn_implementation")
     @classmethod
     def _known_attention(cls, value: str | None) -> str | None:
+        if value is not None and is_hub_kernel(value):
+            return value
         return _one_of(value, ATTN_IMPLEMENTATIONS, "attn_implementation")
+
+    @field_validator("unfrozen_parameters")
+    @classmethod
+    def _patterns_compile(cls, value: list[str] | None) -> list[str] | None:
+        import re
+
+        for pattern in value or []:
+            try:
+                re.compile(re.sub(r"\[[0-9]*(:[0-9]*)?\]$", "", pattern))
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression ({exc}); write one per parameter "
+                                 "group, e.g. `^model.layers.1[0-9].mlp`") from None
+        return value
 
     @field_validator("seed")
     @classmethod
