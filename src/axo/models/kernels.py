@@ -1,4 +1,5 @@
-"""Fused kernels from liger-kernel, applied to the loaded model as the config asks (Axolotl's key names)."""
+"""Fused kernels applied to the loaded model as the config asks (Axolotl's key names): liger-kernel's, and Cut
+Cross Entropy (models/cce.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.config.schema import AxoConfig
+from axo.models.cce import apply_cce
 
 _LIGER_KEYS = {"liger_rope": "rope", "liger_rms_norm": "rms_norm", "liger_glu_activation": "swiglu",
                "liger_layer_norm": "layer_norm", "liger_cross_entropy": "cross_entropy",
@@ -19,14 +21,15 @@ def liger_options(cfg: AxoConfig) -> dict[str, bool]:
 
 
 def apply_kernels(cfg: AxoConfig, model: Any) -> list[str]:
-    """Patch `model` with the requested liger kernels; returns the kernels applied.
+    """Patch `model` with the requested liger kernels and Cut Cross Entropy; returns the kernels applied.
 
     Raises:
-        ConfigError: when liger-kernel is missing or has no kernels for this architecture.
+        ConfigError: when liger-kernel or cut-cross-entropy is missing or has no kernels for this architecture.
     """
+    cce = ["cut_cross_entropy"] if apply_cce(cfg, model) else []
     options = liger_options(cfg)
     if not options:
-        return []
+        return cce
     if importlib.util.find_spec("liger_kernel") is None:
         raise ConfigError([Problem(Severity.ERROR, Kind.MISSING_RESOURCE, next(k for k, v in _LIGER_KEYS.items()
                                                                                  if v in options),
@@ -49,7 +52,7 @@ def apply_kernels(cfg: AxoConfig, model: Any) -> list[str]:
     defaults = {name: False for name in ("rope", "rms_norm", "swiglu", "cross_entropy", "fused_linear_cross_entropy")
                 if name in apply.__code__.co_varnames}
     apply(model=model, **{**defaults, **options})
-    return sorted(options)
+    return cce + sorted(options)
 
 
 def fused_lora_groups(cfg: AxoConfig) -> set[str]:

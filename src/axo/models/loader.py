@@ -63,11 +63,13 @@ def choose_attention(cfg: AxoConfig, hardware: Hardware) -> str:
 
             if varlen_available():
                 return register_varlen_attention()
-    if wanted in ("flash_attention_2", "flash_attention_3"):
+    if wanted in ("flash_attention_2", "flash_attention_3", "flash_attention_4"):
         return wanted if hardware.has_cuda and has_flash_attn else "sdpa"
     if wanted == "varlen":
         return "sdpa"
-    return wanted
+    from axo.models.attention import attention_backend
+
+    return attention_backend(wanted)  # xformers and Hub kernels: the package is checked, the name registered
 
 
 def _gguf_parts(base_model: str) -> tuple[str, str] | None:

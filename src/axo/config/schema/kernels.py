@@ -17,6 +17,10 @@ class KernelSection(Section):
     liger_fused_linear_cross_entropy: bool | None = Field(
         None, description="Output projection + cross-entropy in chunks, never materialising the full logits (liger-kernel).",
     )
+    cut_cross_entropy: bool | None = Field(
+        None, description="Cut Cross Entropy (Apple's cut-cross-entropy package, CUDA GPU): the loss from the last "
+        "hidden states and the output head without materialising the logits (models/cce.py lists the architectures).",
+    )
     lora_qkv_kernel: bool | None = Field(
         None, description="Fused LoRA path (base GEMM + low-rank product in one autograd function) for the attention "
         "q/k/v projections. Unset: on for `adapter: lora`/`qlora` (not DoRA, not 8-bit).",
@@ -28,5 +32,6 @@ class KernelSection(Section):
         None, description="Fused LoRA path for the MLP projections (gate/up/down). Unset: on when `lora_qkv_kernel` would be.",
     )
     plugins: list[str] | None = Field(
-        None, description="Axolotl plugin modules; axo has the Liger kernels built in and reads their keys directly.",
+        None, description="Axolotl plugin names. Liger is built in (its liger_* keys are read directly); the Cut "
+        "Cross Entropy plugin turns on `cut_cross_entropy`; any other plugin is reported by name (config/plugins.py).",
     )
