@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from config_helpers import BASE, find, load
 
+from axo.config.axolotl_keys import AXOLOTL_DATASET_KEYS, AXOLOTL_KEYS
+from axo.config.key_tiers import LEGACY_AXOLOTL_KEYS, TRAINING_MODES
 from axo.config.problems import Kind, Severity
+from axo.config.schema import AxoConfig
 
 
 def test_misspelt_key_gets_did_you_mean_and_line():
@@ -23,8 +27,85 @@ def test_misspelt_key_inside_a_dataset_entry():
 
 
 def test_real_axolotl_key_axo_does_not_support_is_named_as_such():
-    problem = find(load(BASE + "lisa_n_layers: 4\n"), "lisa_n_layers")
+    problem = find(load(BASE + "comet_project_name: x\n"), "comet_project_name")
     assert problem.kind is Kind.UNSUPPORTED_KEY and "Axolotl option" in problem.message
+
+
+def test_no_key_of_axolotl_0_21_or_its_plugins_is_called_a_typo():
+    names = sorted((AXOLOTL_KEYS | LEGACY_AXOLOTL_KEYS) - set(TRAINING_MODES))
+    loaded = load(BASE + "".join(f"{name}:\n" for name in names if name not in BASE))
+    assert [p.key for p in loaded.problems if p.kind is Kind.UNKNOWN_KEY] == []
+    entry = "".join(f"    {name}:\n" for name in sorted(AXOLOTL_DATASET_KEYS))
+    loaded = load(BASE + "  - path: b.jsonl\n    type: alpaca\n" + entry)
+    assert [p.key for p in loaded.problems if p.kind is Kind.UNKNOWN_KEY] == []
+
+
+@pytest.mark.parametrize(("key", "value", "words"), [
+    ("use_scattermoe", "true", "same results"), ("expert_parallel_size", "2", "same results"),
+    ("liger_rms_norm_gated", "true", "same results"), ("torch_compile_options", "{}", "same results"),
+    ("swanlab_project", "p", "training is the same"), ("lm_eval_tasks", "[a]", "training is the same"),
+    ("lisa_n_layers", "4", "training method"), ("kd_alpha", "0.5", "knowledge distillation"),
+    ("is_llama_derived_model", "true", "no effect"), ("unsloth_lora_mlp", "true", "no effect"),
+    ("lora_rank_pattern", "{}", "may differ"),
+])
+def test_unsupported_keys_say_what_ignoring_them_costs(key, value, words):
+    problem = find(load(BASE + f"{key}: {value}\n"), key)
+    assert problem.kind is Kind.UNSUPPORTED_KEY and problem.severity is Severity.WARNING
+    assert words in problem.message
+
+
+def test_preference_dataset_fields_are_axolotl_keys():
+    loaded = load(BASE + "  - path: b.jsonl\n    type: alpaca\n    field_chosen: c\n")
+    problem = find(loaded, "datasets[1].field_chosen")
+    assert problem.kind is Kind.UNSUPPORTED_KEY and "preference" in problem.message
+
+
+@pytest.mark.parametrize(("extra", "key", "words"), [
+    ("rl: dpo\n", "rl", "DPO preference tuning, which axo does not have (issue 18"), ("rl: grpo\n", "rl", "GRPO reinforcement"),
+    ("reward_model: true\n", "reward_model", "`reward_model: true` asks for reward-model training, which axo does not have (issue 18"),
+    ("process_reward_model: true\n", "process_reward_model", "process-reward-model"),
+])
+def test_training_methods_axo_lacks_are_errors(extra, key, words):
+    loaded = load(extra + BASE + "  - path: b.jsonl\n    type: chatml.intel\n")
+    assert not loaded.ok
+    problem = find(loaded, key)
+    assert problem.severity is Severity.ERROR and words in problem.message and "does not have" in problem.message
+    assert [p.key for p in loaded.errors] == [key]  # no second error for the dataset of that method
+
+
+def test_rl_false_or_blank_is_no_method():
+    assert load("rl: false\nreward_model: false\n" + BASE).ok
+    assert load("rl:\n" + BASE).ok
+
+
+@pytest.mark.parametrize("kind", ["bradley_terry.chat_template", "chatml.intel", "stepwise_supervised"])
+def test_preference_and_reward_dataset_types_are_errors(kind):
+    loaded = load(BASE + f"  - path: b.jsonl\n    type: {kind}\n")
+    problem = find(loaded, "datasets[1].type")
+    assert problem.severity is Severity.ERROR and "issue 18" in problem.message
+    assert [p.key for p in loaded.errors] == ["datasets[1].type"]
+
+
+def test_every_plugin_is_honoured_or_named():
+    loaded = load(BASE + "plugins:\n  - axolotl.integrations.liger.LigerPlugin\n"
+                  "  - axolotl.integrations.swanlab.SwanLabPlugin\n  - my_company.plugins.Magic\n")
+    assert loaded.ok
+    swanlab = find(loaded, "plugins[1]")
+    assert "SwanLabPlugin" in swanlab.message and "not available in axo" in swanlab.message
+    assert "SwanLab" in swanlab.message.split("added")[1]
+    assert "my_company.plugins.Magic" in find(loaded, "plugins[2]").message
+    assert not [p for p in loaded.problems if p.key == "plugins[0]"]  # Liger: axo reads the liger_* keys
+
+
+def test_cut_cross_entropy_plugin_turns_the_key_on():
+    cce = "plugins:\n  - axolotl.integrations.cut_cross_entropy.CutCrossEntropyPlugin\n"
+    loaded = load(BASE + cce)
+    if "cut_cross_entropy" not in AxoConfig.model_fields:  # the key lands with models/cce.py
+        assert "not available in axo" in find(loaded, "plugins[0]").message
+        return
+    assert loaded.require().cut_cross_entropy is True
+    assert find(loaded, "plugins[0]").kind is Kind.DERIVED
+    assert load(BASE + cce + "cut_cross_entropy: false\n").require().cut_cross_entropy is False
 
 
 def test_strict_in_the_file_makes_unknown_keys_errors():
@@ -71,3 +152,28 @@ def test_blank_unknown_key_still_warns():
 def test_unknown_key_in_special_tokens():
     problem = find(load(BASE + "special_tokens:\n  eos_tokn: x\n"), "special_tokens.eos_tokn")
     assert "did you mean 'eos_token'" in problem.message
+
+
+def test_pretraining_stream_without_datasets_names_the_missing_feature():
+    loaded = load("base_model: ./m\nlearning_rate: 2e-4\npretraining_dataset:\n  - path: c4\n    type: pretrain\n")
+    problem = find(loaded, "pretraining_dataset")
+    assert problem.severity is Severity.ERROR and "streams pretraining data" in problem.message
+    assert loaded.errors[0].key == "pretraining_dataset"  # named first, before "datasets is missing"
+
+
+def test_plugins_in_entry_point_spelling_are_recognised():
+    loaded = load(BASE + "plugins:\n  - axolotl.integrations.kernels:KernelsPlugin\n")
+    assert "MoE expert kernels" in find(loaded, "plugins[0]").message
+
+
+def test_every_bundled_plugin_has_a_description():
+    from axo.config.axolotl_keys import AXOLOTL_PLUGINS
+    from axo.config.plugins import _WHAT, LIGER
+
+    assert {name.rsplit(".", 1)[-1] for name in AXOLOTL_PLUGINS if name != LIGER} == set(_WHAT)
+
+
+def test_findings_about_the_key_a_plugin_set_point_at_the_plugin():
+    loaded = load(BASE + "fsdp_version: 2\nplugins:\n  - axolotl.integrations.cut_cross_entropy.CutCrossEntropyPlugin\n")
+    lines = {p.line for p in loaded.problems if p.key == "cut_cross_entropy"}
+    assert lines == {8}  # the plugin entry (BASE is 5 lines)

@@ -13,10 +13,21 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from axo.config.axolotl_keys import AXOLOTL_DATASET_KEYS, AXOLOTL_KEYS
+from axo.config.axolotl_keys import (
+    AXOLOTL_DATASET_KEYS,
+    AXOLOTL_KEYS,
+    PREFERENCE_DATASET_TYPES,
+)
+from axo.config.key_tiers import (
+    LEGACY_AXOLOTL_KEYS,
+    TRAINING_MODES,
+    training_mode,
+    unsupported_message,
+)
+from axo.config.plugins import apply_plugins
 from axo.config.problems import Kind, Problem, Severity
 from axo.config.redact import is_secret_key
-from axo.config.schema.names import did_you_mean
+from axo.config.schema.names import DATASET_TYPES, did_you_mean
 from axo.config.yaml_io import KeyPath, format_key_path
 
 Locator = typing.Callable[[KeyPath], tuple[int | None, str | None]]
@@ -48,9 +59,16 @@ def section_of(annotation: Any) -> type[BaseModel] | None:
 def remove_unknown_keys(
     data: dict[str, Any], model: type[BaseModel], locate: Locator, path: KeyPath = ()
 ) -> list[Problem]:
-    """Delete keys of `data` (in place, recursively) that `model` does not define, reporting each."""
+    """Delete keys of `data` (in place, recursively) that `model` does not define, reporting each.
+
+    At the top level it first settles the Axolotl keys axo cannot act on but must not drop: a training method
+    axo lacks (`rl`, `reward_model`, …: an error) and `plugins:` (honoured or reported by name).
+    """
     problems: list[Problem] = []
     known = user_keys(model)
+    if not path:
+        problems += refuse_training_modes(data, set(known), locate)
+        problems += apply_plugins(data, set(known), locate)
     for key in list(data):
         # Lines are recorded under the key as written; `1:` or `true:` arrive here as int/bool.
         sub = (*path, key if isinstance(key, str) else str(key).lower() if isinstance(key, bool) else str(key))
@@ -78,18 +96,15 @@ def _unknown_key_problem(
     name = str(key)
     where = format_key_path(path)
     in_dataset = len(path) == 3 and path[0] in ("datasets", "test_datasets")
-    axolotl_names = AXOLOTL_KEYS if len(path) == 1 else AXOLOTL_DATASET_KEYS if in_dataset else frozenset()
+    axolotl_names = (AXOLOTL_KEYS | LEGACY_AXOLOTL_KEYS if len(path) == 1 else AXOLOTL_DATASET_KEYS if in_dataset
+                     else frozenset())
     suggestion = did_you_mean(name, known)
     if name in axolotl_names:
-        return Problem(
-            Severity.WARNING,
-            Kind.UNSUPPORTED_KEY,
-            where,
-            "is an Axolotl option that axo does not support; it is ignored.",
-            hint="Remove it, or open an issue if you need it.",
-            line=line,
-            origin=origin,
-        )
+        message = (unsupported_message(name) if len(path) == 1 else _PREFERENCE_FIELD if name in
+                   ("field_chosen", "field_rejected") else "is an Axolotl dataset option that axo does not "
+                   "support; it is ignored, so the data may be read differently from Axolotl.")
+        return Problem(Severity.WARNING, Kind.UNSUPPORTED_KEY, where, message,
+                       hint="Remove it, or open an issue if you need it.", line=line, origin=origin)
     if is_secret_key(name):  # e.g. `wandb_api_key`: "did you mean wandb_name?" would mislead
         return Problem(Severity.WARNING, Kind.UNKNOWN_KEY, where, "looks like a secret; axo reads no keys or "
                        "passwords from the config or the command line (files and the process list would show "
@@ -104,3 +119,54 @@ def _unknown_key_problem(
         line=line,
         origin=origin,
     )
+
+
+_PREFERENCE_FIELD = ("is a field of Axolotl's preference datasets (chosen/rejected pairs); axo has no preference "
+                     "tuning yet (issue 18), so it is ignored.")
+
+
+def refuse_training_modes(data: dict[str, Any], schema_keys: set[str], locate: Locator) -> list[Problem]:
+    """`rl`, `reward_model`, `process_reward_model` (set, not false) and preference/reward dataset `type`s are
+    errors naming the missing method: without them axo would train SFT on the prompts alone. The keys (and
+    such dataset types) are removed so that validation does not add a second, less helpful error."""
+    problems = []
+    mode = training_mode(data)
+    for key in TRAINING_MODES:
+        if key in data and key not in schema_keys:
+            if mode and mode[0] == key:
+                what, _, plan = mode[1].partition("; ")
+                line, origin = locate((key,))
+                problems.append(Problem(Severity.ERROR, Kind.UNSUPPORTED_KEY, key, f"`{key}: {_yaml(data[key])}` asks "
+                                        f"for {what}, which axo does not have ({plan}); it would train plain "
+                                        "supervised fine-tuning instead.", "Train this config with Axolotl for "
+                                        f"now, or remove `{key}` and use SFT datasets.", line, origin))
+            del data[key]
+    if data.get("pretraining_dataset") and not data.get("datasets"):
+        line, origin = locate(("pretraining_dataset",))
+        problems.append(Problem(Severity.ERROR, Kind.UNSUPPORTED_KEY, "pretraining_dataset", "streams pretraining "
+                                "data, which axo does not have (it reads `datasets:`); this config has nothing "
+                                "else to train on.", "Give the data as a `datasets:` entry with `type: completion` "
+                                "(axo tokenizes it in full instead of streaming it).", line, origin))
+        del data["pretraining_dataset"]
+    for section in ("datasets", "test_datasets"):
+        entries = data.get(section)
+        for index, entry in enumerate(entries if isinstance(entries, list) else []):
+            kind = entry.get("type") if isinstance(entry, dict) else None
+            if not isinstance(kind, str):
+                continue
+            preference = kind in PREFERENCE_DATASET_TYPES or kind.startswith("bradley_terry.")
+            if mode and (preference or kind.split(":")[0] not in DATASET_TYPES):
+                del entry["type"]  # a dataset of the refused method: its error above says it all
+            elif preference:
+                line, origin = locate((section, index, "type"))
+                problems.append(Problem(Severity.ERROR, Kind.UNSUPPORTED_KEY, f"{section}[{index}].type",
+                                        f"`{kind}` is a preference or reward-model dataset type; axo has no "
+                                        "preference tuning or reward models yet (issue 18 plans them).",
+                                        "Use an SFT type (chat_template, alpaca, completion, …), or train this "
+                                        "config with Axolotl for now.", line, origin))
+                del entry["type"]
+    return problems
+
+
+def _yaml(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from axo.config import plugins
 from axo.config.hardware import Hardware
 from axo.config.paths import looks_like_hub_id
 from axo.config.problems import Kind, Severity
@@ -61,7 +62,8 @@ def _conflicts(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
                              "Keep `bf16: true` on Ampere or newer GPUs, `fp16: true` on older ones."))
     for per_epoch, steps in (("evals_per_epoch", "eval_steps"), ("saves_per_epoch", "save_steps")):
         count, value = getattr(cfg, per_epoch), getattr(cfg, steps)
-        if count is not None and value is not None and abs(value - 1.0 / (count * cfg.num_epochs)) > 1e-9:
+        # 0 per epoch is Axolotl's "unset" (no evaluation unless eval_steps asks for it)
+        if count and value is not None and abs(value - 1.0 / (count * cfg.num_epochs)) > 1e-9:
             found.append(Finding(per_epoch, f"cannot be combined with `{steps}: {value:g}`.", "Keep one of them."))
     if cfg.deepspeed is not None and (cfg.fsdp_version is not None or cfg.fsdp_config is not None):
         found.append(Finding("deepspeed", "and FSDP (`fsdp_version`/`fsdp_config`) are both set; a run uses one engine.",
@@ -94,6 +96,16 @@ def _conflicts(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
                              "output-projection + cross-entropy reads the output head's weight while FSDP holds it "
                              "sharded (measured with liger-kernel 0.8.5 and FSDP2).",
                              "Remove it (keep the other liger_* keys), or train with DDP / DeepSpeed instead of FSDP."))
+    liger_loss = _liger_loss_keys(cfg)
+    if cfg.cut_cross_entropy and liger_loss and not _cce_from_plugin(cfg):
+        found.append(Finding("cut_cross_entropy", f"and `{liger_loss[0]}` both replace the loss; only one "
+                             "cross-entropy kernel can run (Axolotl refuses the pair too).",
+                             f"Keep one: remove `{liger_loss[0]}` (the other liger_* keys can stay) or "
+                             "`cut_cross_entropy`."))
+    if _fsdp(cfg) and cfg.cut_cross_entropy and not _cce_from_plugin(cfg):
+        found.append(Finding("cut_cross_entropy", "cannot run under FSDP: it reads the output head's weight "
+                             "outside the head's forward, while FSDP holds it sharded (as Liger's fused loss does).",
+                             "Remove it, or train with DDP / DeepSpeed ZeRO-1/2 instead of FSDP."))
     fsdp_checkpointing = any((cfg.fsdp_config or {}).get(k) for k in ("activation_checkpointing",
                                                                        "fsdp_activation_checkpointing"))
     if fsdp_checkpointing and cfg.gradient_checkpointing:
@@ -119,6 +131,20 @@ _LORA_KEYS = ("lora_alpha", "lora_dropout", "lora_target_modules", "lora_target_
 _LORA_KERNEL_KEYS = ("lora_qkv_kernel", "lora_o_kernel", "lora_mlp_kernel")
 
 
+def _liger_loss_keys(cfg: AxoConfig) -> list[str]:
+    return [key for key in ("liger_fused_linear_cross_entropy", "liger_cross_entropy") if getattr(cfg, key)]
+
+
+def _fsdp(cfg: AxoConfig) -> bool:
+    return bool(cfg.fsdp_version or cfg.fsdp_config)
+
+
+def _cce_from_plugin(cfg: AxoConfig) -> bool:
+    """Whether Axolotl's CCE plugin is listed: then `cut_cross_entropy` may be the plugin's default, which
+    Axolotl's one-loss-kernel check (it reads the raw keys) does not see; a Liger loss key then wins."""
+    return any(isinstance(name, str) and plugins.normalize(name) == plugins.CCE for name in cfg.plugins or [])
+
+
 def _ignored(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
     """Keys that are valid but have no effect with the rest of the config."""
     found: list[Finding] = []
@@ -130,6 +156,14 @@ def _ignored(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
         for key in _LORA_KEYS:
             if key in user_set:
                 ignored(key, "`adapter` is not set, so this is a full fine-tune", "Set `adapter: lora` to train LoRA.")
+    if cfg.cut_cross_entropy and _liger_loss_keys(cfg) and _cce_from_plugin(cfg):
+        ignored("cut_cross_entropy", f"`{_liger_loss_keys(cfg)[0]}` already replaces the loss and only one loss "
+                "kernel can run, so Liger's runs (as in Axolotl, whose check ignores the CCE plugin's default)",
+                f"Remove the Cut Cross Entropy plugin, or `{_liger_loss_keys(cfg)[0]}` to run CCE instead.")
+    if cfg.cut_cross_entropy and _fsdp(cfg) and _cce_from_plugin(cfg) and not _liger_loss_keys(cfg):
+        ignored("cut_cross_entropy", "the Cut Cross Entropy plugin reads the output head's weight outside the head's "
+                "forward, while FSDP holds it sharded; the plain loss runs (same loss, the full logits in memory)",
+                "Remove the plugin, or train with DDP / DeepSpeed ZeRO-1/2 to run CCE.")
     if "cosine_min_lr_ratio" in user_set and cfg.lr_scheduler != "cosine":
         ignored("cosine_min_lr_ratio", f"it applies to `lr_scheduler: cosine`, not `{cfg.lr_scheduler}`",
                 "Remove it or switch the scheduler to cosine.")
@@ -140,8 +174,8 @@ def _ignored(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
         ignored("eval_steps" if "eval_steps" in user_set else "evals_per_epoch", "`eval_strategy` is `no`",
                 "Remove `eval_strategy: no` to evaluate.")
     has_eval = cfg.val_set_size > 0 or bool(cfg.test_datasets)
-    for key in ("eval_steps", "evals_per_epoch"):
-        if key in user_set and not has_eval:
+    for key in ("eval_steps", "evals_per_epoch", "early_stopping_patience"):
+        if key in user_set and not has_eval and getattr(cfg, key) != 0:
             ignored(key, "there is no evaluation data (`val_set_size` is 0 and no `test_datasets`)",
                     "Set `val_set_size: 0.05` or add `test_datasets` to evaluate.")
     if "embeddings_skip_upcast" in user_set and not (cfg.load_in_4bit or cfg.load_in_8bit):
@@ -244,6 +278,9 @@ def check_machine(cfg: AxoConfig, hardware: Hardware) -> list[Finding]:
         warn("attn_implementation", f"`{cfg.attn_implementation}` attention needs a CUDA GPU",
              "will run attention as SDPA here", "Nothing to change for a GPU run; `attn_implementation: sdpa` says "
              "what runs here.")
+    if cfg.cut_cross_entropy:
+        warn("cut_cross_entropy", "Cut Cross Entropy is a Triton kernel for CUDA GPUs", "will refuse it here",
+             "Remove `cut_cross_entropy` (or pass --cut_cross_entropy false) to train here with the plain loss.")
     liger = [key for key in type(cfg).model_fields if key.startswith("liger_") and getattr(cfg, key) is True]
     if liger:
         warn(liger[0], "the Liger kernels are Triton kernels for CUDA GPUs", "cannot apply them here",

@@ -146,6 +146,13 @@ class RunRecorder(TrainerCallback):
         with (self.output_dir / "metrics.jsonl").open("a") as handle:
             handle.write(json.dumps(record) + "\n")
 
+    def on_step_end(self, args, state, control, **kwargs):
+        # The last step always logs its loss (the mean since the previous log), whatever `logging_steps` is:
+        # otherwise a run shorter than `logging_steps` ends without any train loss to report or record.
+        if state.global_step >= state.max_steps:
+            control.should_log = True
+        return control
+
     def on_evaluate(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             plot_losses(self.records, self.output_dir / "loss.png")
@@ -192,3 +199,14 @@ class ProgressBar(TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
         if self.progress is not None:
             self.progress.stop()
+
+
+def early_stopping(cfg: Any, arguments: Any) -> list[TrainerCallback]:
+    """transformers' EarlyStoppingCallback for `early_stopping_patience` (as Axolotl), when the run evaluates;
+    `arguments.training_arguments` set the metric and best-checkpoint loading it reads."""
+    if not cfg.early_stopping_patience or arguments.eval_strategy == "no":
+        return []
+    from transformers import EarlyStoppingCallback
+
+    return [EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)]
+

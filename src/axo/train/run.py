@@ -18,13 +18,15 @@ from axo.config.schema import AxoConfig
 from axo.data.packing import PackedDataset, plan_packing
 from axo.data.prepare import prepare_data
 from axo.models.adapter import apply_adapter
+from axo.models.attention import check_attention
+from axo.models.freeze import freeze_except
 from axo.models.fused_lora import attach_fused_lora
 from axo.models.kernels import apply_kernels, fused_lora_groups
 from axo.models.loader import load_model, load_model_config, quantization_config
 from axo.models.tokenizer import load_tokenizer
 from axo.train import checkpoints
 from axo.train.arguments import training_arguments
-from axo.train.callbacks import ProgressBar, RunRecorder
+from axo.train.callbacks import ProgressBar, RunRecorder, early_stopping
 from axo.train.data import collator, load_split, packing_capacity
 from axo.train.distributed import (
     Processes,
@@ -35,6 +37,7 @@ from axo.train.distributed import (
     zero_stage,
 )
 from axo.train.guards import FaultInjector, LossWatchdog, StopOnSignal
+from axo.train.optimizers import custom_optimizer
 from axo.train.outputs import mark_run, now_iso, write_config, write_model_card, write_provenance
 from axo.train.recompute import KeepTopLayers
 from axo.train.trackers import tracker_env
@@ -88,7 +91,8 @@ def preflight(cfg: AxoConfig, hardware: Hardware, config_dir: Path | None = None
 
     quantization_config(cfg, hardware, torch.float32)
     engine_arguments(cfg, config_dir, None)
-    training_arguments(cfg, 1, False, hardware)
+    training_arguments(cfg, 1, False, hardware)  # also checks the optimizer's package and device
+    check_attention(cfg.attn_implementation)
     hub.require(hub.training_refs(cfg))
     if cfg.adapter and cfg.lora_model_dir:
         from axo.models.adapter import check_adapter_folder
@@ -197,8 +201,11 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     model, resized = (base_model, False) if base_model is not None else load_model(cfg, tokenizer, hardware)
     kernels = apply_kernels(cfg, model)
     if kernels:
-        say(f"fused kernels (liger): {', '.join(kernels)}")
+        say(f"fused kernels: {', '.join(kernels)}")
     model = apply_adapter(cfg, model, embeddings_resized=resized)
+    if cfg.unfrozen_parameters:
+        say(f"unfrozen_parameters: {freeze_except(model, cfg.unfrozen_parameters)} parameter tensors train, "
+            "the rest are frozen")
     groups = fused_lora_groups(cfg)
     blocked = fused_lora_blocked(cfg, engine)
     if groups and blocked:
@@ -211,7 +218,7 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     recorder = RunRecorder(output_dir)
     stopper = StopOnSignal()
     watchdog = LossWatchdog(cfg.loss_watchdog_threshold, cfg.loss_watchdog_patience)
-    callbacks = [recorder, stopper, watchdog]
+    callbacks = [recorder, stopper, watchdog, *early_stopping(cfg, arguments)]
     if cfg.gradient_checkpointing:
         keep = 1 if cfg.gradient_checkpointing_keep_layers is None else cfg.gradient_checkpointing_keep_layers
         callbacks.append(KeepTopLayers(keep))
@@ -222,7 +229,8 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     with tracker_env(cfg):  # the trackers' callbacks read their settings from the environment
         trainer = AxoTrainer(model=model, args=arguments, data_collator=collator(cfg, tokenizer),
                              train_dataset=train_set, eval_dataset=eval_set, processing_class=tokenizer,
-                             callbacks=callbacks)
+                             callbacks=callbacks, optimizers=(custom_optimizer(cfg, model), None),
+                             offload_activations=bool(cfg.activation_offloading))
         recorder.trainer = watchdog.trainer = trainer
         trainer.remove_callback(PrinterCallback)  # raw log dicts; metrics.jsonl and the progress bar replace them
         stopper.install()
@@ -236,7 +244,9 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
             stopper.restore()
         if stopper.received is not None:
             raise TrainingInterrupted(stopper.received, trainer.last_checkpoint, trainer.state.global_step)
-        eval_loss = trainer.evaluate()["eval_loss"] if eval_set is not None else None
+        # `evals_per_epoch: 0` (with no other eval setting) turns evaluation off, the final one included
+        evaluates = eval_set is not None and not (cfg.evals_per_epoch == 0 and arguments.eval_strategy == "no")
+        eval_loss = trainer.evaluate()["eval_loss"] if evaluates else None
 
     # Training needs the KV cache off (packed rows); what is saved is for generation, where it is on.
     model.config.use_cache = True

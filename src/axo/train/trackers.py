@@ -33,11 +33,12 @@ _PACKAGES = {"wandb": ("wandb", "wandb"), "tensorboard": ("tensorboard", "tensor
 def report_to(cfg: AxoConfig) -> list[str]:
     """The trackers the config turns on (transformers' `report_to` names)."""
     targets = []
-    if (cfg.wandb_project or cfg.wandb_mode in ("online", "offline")) and cfg.wandb_mode != "disabled":
+    mode = wandb_mode(cfg)
+    if (cfg.wandb_project or cfg.wandb_mode in ("online", "offline")) and mode != "disabled":
         targets.append("wandb")
     if cfg.use_tensorboard:
         targets.append("tensorboard")
-    if cfg.use_mlflow:
+    if cfg.use_mlflow or cfg.mlflow_experiment_name:  # Axolotl turns MLflow on for an experiment name alone
         targets.append("mlflow")
     for target in targets:
         module, extra = _PACKAGES[target]
@@ -45,7 +46,7 @@ def report_to(cfg: AxoConfig) -> list[str]:
             raise ConfigError([Problem(Severity.ERROR, Kind.MISSING_RESOURCE, target,
                                        f"logging to {target} needs the `{module}` package.",
                                        f"pip install 'axo[{extra}]'")])
-    if "wandb" in targets and cfg.wandb_mode != "offline" and not _wandb_logged_in():
+    if "wandb" in targets and mode != "offline" and not _wandb_logged_in():
         # Found now, not after the model has loaded: wandb would stop the run at its first log.
         raise ConfigError([Problem(Severity.ERROR, Kind.MISSING_RESOURCE, "wandb_project",
                                    "W&B logging is on, but no W&B API key is set on this machine.",
@@ -55,6 +56,17 @@ def report_to(cfg: AxoConfig) -> list[str]:
     if "mlflow" in targets:
         check_mlflow_server(cfg.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", ""))
     return targets
+
+
+def wandb_mode(cfg: AxoConfig) -> str | None:
+    """W&B's mode: the config's `wandb_mode`, else what the environment tells wandb itself (WANDB_MODE,
+    or WANDB_DISABLED=true, which transformers also reads), as users of Axolotl and wandb are used to."""
+    if cfg.wandb_mode:
+        return cfg.wandb_mode
+    if os.environ.get("WANDB_DISABLED", "").lower() in ("true", "1", "yes"):
+        return "disabled"
+    mode = os.environ.get("WANDB_MODE", "").strip().lower()
+    return {"dryrun": "offline"}.get(mode, mode) or None
 
 
 _ANSWERED: set[str] = set()  # MLflow servers that answered in this process: asked once, not at every report_to

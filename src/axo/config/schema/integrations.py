@@ -21,7 +21,7 @@ class LoggingSection(Section):
         None, description="Upload the model to W&B: at each `checkpoint`, at the `end`, or `false`.",
     )
     use_tensorboard: bool = Field(False, description="Write TensorBoard event files under `output_dir/runs`.")
-    use_mlflow: bool = Field(False, description="Log to MLflow.")
+    use_mlflow: bool = Field(False, description="Log to MLflow (also on when `mlflow_experiment_name` is set, as in Axolotl).")
     mlflow_tracking_uri: str | None = Field(None, description="MLflow tracking URI, e.g. `file:./mlruns`.")
     mlflow_experiment_name: str | None = Field(None, description="MLflow experiment name.")
     mlflow_run_name: str | None = Field(None, description="MLflow run name.")
