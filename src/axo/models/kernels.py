@@ -20,14 +20,18 @@ def liger_options(cfg: AxoConfig) -> dict[str, bool]:
     return {argument: True for key, argument in _LIGER_KEYS.items() if getattr(cfg, key)}
 
 
-def apply_kernels(cfg: AxoConfig, model: Any) -> list[str]:
+def apply_kernels(cfg: AxoConfig, model: Any, *, loss_kernels: bool = True) -> list[str]:
     """Patch `model` with the requested liger kernels and Cut Cross Entropy; returns the kernels applied.
+    `loss_kernels=False` leaves the output head and loss alone (liger's cross-entropy kernels, CCE): the
+    preference and reward modes compute their own losses (config/rules.py warns that those keys are unused).
 
     Raises:
         ConfigError: when liger-kernel or cut-cross-entropy is missing or has no kernels for this architecture.
     """
-    cce = ["cut_cross_entropy"] if apply_cce(cfg, model) else []
+    cce = ["cut_cross_entropy"] if loss_kernels and apply_cce(cfg, model) else []
     options = liger_options(cfg)
+    if not loss_kernels:
+        options = {name: on for name, on in options.items() if "cross_entropy" not in name}
     if not options:
         return cce
     if importlib.util.find_spec("liger_kernel") is None:

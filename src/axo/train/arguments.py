@@ -73,7 +73,8 @@ def checkpointing_enabled(args: TrainingArguments) -> bool:
 
 def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware: Hardware,
                        packing: PackingPlan | None = None, *, world_size: int = 1,
-                       engine: dict[str, Any] | None = None) -> TrainingArguments:
+                       engine: dict[str, Any] | None = None, arguments_class: type | None = None,
+                       method: dict[str, Any] | None = None) -> TrainingArguments:
     """Everything the config says about the optimisation loop, as transformers' TrainingArguments.
 
     `world_size` processes each take micro-batches (the global batch is micro_batch_size ×
@@ -82,9 +83,13 @@ def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware
 
     With `packing`, one packed row (micro_batch_size × sequence_len tokens) is the micro-batch, the rows
     of all epochs form one pass in the planned order, and the step count comes from the plan.
+
+    `arguments_class` is the training mode's TrainingArguments subclass (a TRL config for preference
+    methods) and `method` its own arguments (β, loss type, …).
     """
     from transformers import TrainingArguments
 
+    arguments_class = arguments_class or TrainingArguments
     steps = total_steps(cfg, train_rows, world_size, packing=packing)
     warmup: dict[str, Any] = {}
     if cfg.warmup_steps is not None:
@@ -129,7 +134,7 @@ def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware
         shape["train_sampling_strategy"] = "random"
     extra.update(_best_model(cfg, evaluate, eval_strategy, save_strategy))
     extra.update(_compile(cfg))
-    return TrainingArguments(
+    return arguments_class(
         output_dir=cfg.output_dir,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps or 1,
         **shape,
@@ -163,6 +168,7 @@ def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware
         **warmup,
         **extra,
         **(engine or {}),
+        **(method or {}),
     )
 
 

@@ -8,26 +8,19 @@ from __future__ import annotations
 import os
 import signal
 from dataclasses import dataclass
-from math import ceil
 from pathlib import Path
 from typing import Any
 
 from axo.config.hardware import Hardware, detect_hardware
 from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.config.schema import AxoConfig
-from axo.data.packing import PackedDataset, plan_packing
-from axo.data.prepare import prepare_data
-from axo.models.adapter import apply_adapter
 from axo.models.attention import check_attention
-from axo.models.freeze import freeze_except
-from axo.models.fused_lora import attach_fused_lora
-from axo.models.kernels import apply_kernels, fused_lora_groups
 from axo.models.loader import load_model, load_model_config, quantization_config
+from axo.models.setup import model_for_training
 from axo.models.tokenizer import load_tokenizer
 from axo.train import checkpoints
 from axo.train.arguments import training_arguments
 from axo.train.callbacks import ProgressBar, RunRecorder, early_stopping
-from axo.train.data import collator, load_split, packing_capacity
 from axo.train.distributed import (
     Processes,
     decoder_layer_class,
@@ -37,11 +30,11 @@ from axo.train.distributed import (
     zero_stage,
 )
 from axo.train.guards import FaultInjector, LossWatchdog, StopOnSignal
+from axo.train.modes import TrainerParts, mode_for
 from axo.train.optimizers import custom_optimizer
 from axo.train.outputs import mark_run, now_iso, write_config, write_model_card, write_provenance
 from axo.train.recompute import KeepTopLayers
 from axo.train.trackers import tracker_env
-from axo.train.trainer import AxoTrainer
 from axo.train.upstream_warnings import silence_upstream_deprecations
 
 
@@ -174,46 +167,27 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
         say(f"resuming from {resume_from}")
 
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg)
-    prepared = prepare_data(cfg, tokenizer, config_dir=config_dir)
-    classification = cfg.num_labels is not None
-    train_set = load_split(prepared.folder, "train", classification)
-    eval_set = load_split(prepared.folder, "eval", classification)
-    packing = None
-    if cfg.sample_packing:
-        capacity = packing_capacity(cfg)
-        packing = plan_packing(prepared.train, capacity, ceil(cfg.num_epochs), cfg.seed)
-        train_set = PackedDataset(prepared.train, packing)
-        if eval_set is not None and cfg.eval_sample_packing:
-            eval_set = PackedDataset(prepared.eval, plan_packing(prepared.eval, capacity, 1, cfg.seed, shuffle=False))
-        say(f"packing: {len(prepared.train)} samples into {packing.rows_per_epoch[0]} rows of {capacity} tokens "
-              f"per epoch, efficiency {packing.efficiency:.1%}")
+    mode = mode_for(cfg)
+    prepared = mode.prepare(tokenizer, config_dir)
+    data = mode.trainer_data(prepared, tokenizer)
+    for note in data.notes:
+        say(note)
 
     # Built before the model: with DeepSpeed ZeRO-3 the arguments tell from_pretrained to load it sharded.
     wrap_unit = decoder_layer_class(load_model_config(cfg)) if cfg.fsdp_version or cfg.fsdp_config else None
     engine = engine_arguments(cfg, config_dir, wrap_unit)
-    arguments = training_arguments(cfg, len(train_set), eval_set is not None, hardware, packing,
-                                   world_size=processes.world_size, engine=engine)
+    arguments = training_arguments(cfg, len(data.train), data.eval is not None, hardware, data.packing,
+                                   world_size=processes.world_size, engine=engine,
+                                   arguments_class=mode.arguments_class(), method=mode.method_arguments())
     for replaced in deepspeed_replacements(cfg, engine.get("deepspeed")):
         say(replaced)
     if processes.world_size > 1:
         say(f"{processes.world_size} processes, {_engine_name(engine, processes.world_size)}; global batch "
             f"{cfg.micro_batch_size * (cfg.gradient_accumulation_steps or 1) * processes.world_size} rows")
-    model, resized = (base_model, False) if base_model is not None else load_model(cfg, tokenizer, hardware)
-    kernels = apply_kernels(cfg, model)
-    if kernels:
-        say(f"fused kernels: {', '.join(kernels)}")
-    model = apply_adapter(cfg, model, embeddings_resized=resized)
-    if cfg.unfrozen_parameters:
-        say(f"unfrozen_parameters: {freeze_except(model, cfg.unfrozen_parameters)} parameter tensors train, "
-            "the rest are frozen")
-    groups = fused_lora_groups(cfg)
-    blocked = fused_lora_blocked(cfg, engine)
-    if groups and blocked:
-        groups = set()
-        say(f"fused LoRA path off: {blocked}")
-    fused = attach_fused_lora(model, groups)
-    if any(fused.values()):
-        say("fused LoRA path: " + ", ".join(f"{count} {group}" for group, count in sorted(fused.items())) + " layers")
+    model, resized = model_for_training(cfg, tokenizer, hardware, say=say, base_model=base_model,
+                                        fused_lora_blocked=fused_lora_blocked(cfg, engine),
+                                        loss_kernels=mode.loss_kernels)
+    reference = load_model(cfg, tokenizer, hardware)[0] if mode.needs_reference_copy() else None
 
     recorder = RunRecorder(output_dir)
     stopper = StopOnSignal()
@@ -227,10 +201,10 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     if os.environ.get("AXO_FAULT"):
         callbacks.append(FaultInjector(os.environ["AXO_FAULT"]))
     with tracker_env(cfg):  # the trackers' callbacks read their settings from the environment
-        trainer = AxoTrainer(model=model, args=arguments, data_collator=collator(cfg, tokenizer),
-                             train_dataset=train_set, eval_dataset=eval_set, processing_class=tokenizer,
-                             callbacks=callbacks, optimizers=(custom_optimizer(cfg, model), None),
-                             offload_activations=bool(cfg.activation_offloading))
+        trainer = mode.build_trainer(TrainerParts(
+            model=model, tokenizer=tokenizer, arguments=arguments, data=data, callbacks=callbacks,
+            optimizers=(custom_optimizer(cfg, model), None), offload_activations=bool(cfg.activation_offloading),
+            reference=reference))
         recorder.trainer = watchdog.trainer = trainer
         trainer.remove_callback(PrinterCallback)  # raw log dicts; metrics.jsonl and the progress bar replace them
         stopper.install()
@@ -245,7 +219,7 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
         if stopper.received is not None:
             raise TrainingInterrupted(stopper.received, trainer.last_checkpoint, trainer.state.global_step)
         # `evals_per_epoch: 0` (with no other eval setting) turns evaluation off, the final one included
-        evaluates = eval_set is not None and not (cfg.evals_per_epoch == 0 and arguments.eval_strategy == "no")
+        evaluates = data.eval is not None and not (cfg.evals_per_epoch == 0 and arguments.eval_strategy == "no")
         eval_loss = trainer.evaluate()["eval_loss"] if evaluates else None
 
     # Training needs the KV cache off (packed rows); what is saved is for generation, where it is on.
@@ -263,17 +237,18 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     # The Trainer's closing log (it alone has train_loss): whole-training averages, without the final
     # evaluation below (train/callbacks.py)
     closing = next((r for r in recorder.records if "train_loss" in r), {})
-    summary = {"steps": trainer.state.global_step, "train_loss": result.train_loss, "eval_loss": eval_loss,
+    summary = {**mode.describe(), "steps": trainer.state.global_step, "train_loss": result.train_loss, "eval_loss": eval_loss,
                "trained_tokens": trained_tokens, "tokens_seen": int(trainer.state.num_input_tokens_seen),
                "processes": processes.world_size, "engine": _engine_name(engine, processes.world_size),
                "base_model_path": _local_path(cfg.base_model, config_dir), "embeddings_resized": resized}
     write_provenance(output_dir, {
         **summary, "started": started, "finished": now_iso(), "config_fingerprint": prepared.fingerprint,
-        "datasets": prepared.meta.get("datasets"), "train_rows": len(prepared.train),
-        "cwd": str(Path.cwd()), "eval_rows": len(prepared.eval),
+        "datasets": prepared.meta.get("datasets"), "train_rows": prepared.train_rows,
+        "cwd": str(Path.cwd()), "eval_rows": prepared.eval_rows,
         "trained_tokens_per_s": closing.get("trained_tokens_per_s"), "train_seconds": closing.get("elapsed_s"),
-        "packing": None if packing is None else {"efficiency": packing.efficiency, "capacity": packing.capacity,
-                                                 "rows_per_epoch": packing.rows_per_epoch},
+        "packing": None if data.packing is None else {"efficiency": data.packing.efficiency,
+                                                      "capacity": data.packing.capacity,
+                                                      "rows_per_epoch": data.packing.rows_per_epoch},
     })
     write_model_card(cfg, output_dir, summary)
     mark_run(output_dir, "finished", started=started, finished=now_iso(), steps=result.steps)  # last: the run is usable

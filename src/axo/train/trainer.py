@@ -1,4 +1,6 @@
-"""axo's Trainer: transformers' own, plus an exact count of trained tokens and atomic checkpoints."""
+"""axo's Trainer behaviour, as a mixin over transformers' Trainer or any TRL trainer built on it: an exact count
+of trained tokens, atomic checkpoints, activation offloading. `AxoTrainer` is the SFT/classification trainer;
+the preference and reward modes mix the same class into TRL's trainers (train/modes/)."""
 
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ from axo.train import checkpoints
 from axo.train.guards import fault_during_save
 
 
-class AxoTrainer(Trainer):
+class AxoTrainerMixin:
     """Counts trained tokens in `compute_loss`, i.e. for exactly the batches the optimizer sees (counting
     in the collator would run ahead: accelerate's data loader prefetches one batch), and writes every
-    checkpoint through `train/checkpoints.py` (staged, synced, renamed, rotated, space-checked)."""
+    checkpoint through `train/checkpoints.py` (staged, synced, renamed, rotated, space-checked). Listed before
+    the Trainer class in the bases, so its methods wrap the trainer's."""
 
     def __init__(self, *args: Any, offload_activations: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -27,11 +30,10 @@ class AxoTrainer(Trainer):
         self.last_checkpoint: Path | None = None
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        labels = inputs.get("labels")
-        if model.training and labels is not None:
-            # Token labels: positions with loss. Classification: one label per row.
-            count = (labels != IGNORE_INDEX).sum() if labels.dim() > 1 else labels.numel()
-            self._trained_tokens = self._trained_tokens + count
+        if model.training:
+            count = trained_count(inputs)
+            if count is not None:
+                self._trained_tokens = self._trained_tokens + count
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
     def training_step(self, model, inputs, num_items_in_batch=None):
@@ -121,6 +123,28 @@ class AxoTrainer(Trainer):
             for path in changed:
                 path.unlink(missing_ok=True)
             raise checkpoints.write_error(target, "saving the trained model", reason) from None
+
+
+class AxoTrainer(AxoTrainerMixin, Trainer):
+    """transformers' Trainer with axo's behaviour: the SFT and classification trainer."""
+
+
+def trained_count(inputs: dict[str, Any]) -> Any:
+    """The tokens of a batch that carry loss (a device tensor, or None when the batch says nothing): label
+    tokens for SFT; one per row for classification; completion tokens for DPO/IPO/ORPO/SimPO/KTO (TRL's
+    `completion_mask`, or its `*_labels`); one per scored sequence for reward models."""
+    labels = inputs.get("labels")
+    if labels is not None:
+        return (labels != IGNORE_INDEX).sum() if labels.dim() > 1 else labels.numel()
+    if "completion_mask" in inputs:
+        return inputs["completion_mask"].sum()
+    if "chosen_labels" in inputs:
+        return (inputs["chosen_labels"] != IGNORE_INDEX).sum() + (inputs["rejected_labels"] != IGNORE_INDEX).sum()
+    if "completion_labels" in inputs:
+        return (inputs["completion_labels"] != IGNORE_INDEX).sum()
+    if "chosen_input_ids" in inputs:  # a reward model scores whole sequences
+        return inputs["chosen_input_ids"].shape[0] * 2
+    return None
 
 
 def _stamps(folder: Path) -> dict[Path, tuple[int, int, int]]:
