@@ -183,8 +183,8 @@ CASES = [
     Case("cmd-init-into-folder", "axo init -o naming an existing folder", "init", None, ("-o", "configs"),
          ("configs is a folder", "configs/config.yml"), setup=_folder("configs"), absent=("--force",)),
     # ---- Axolotl features axo does not have yet (issue 17: an error naming the feature, not SFT on prompts) ----
-    Case("cmd-rl-dpo", "an Axolotl DPO config (`rl: dpo`) before preference tuning exists", "train",
-         BASE + "rl: dpo\n", (), ("rl", "DPO preference tuning", "issue 18")),
-    Case("cmd-reward-model", "an Axolotl reward-model config", "validate", BASE + "reward_model: true\n", (),
+    Case("cmd-rl-grpo", "an Axolotl GRPO config (`rl: grpo`, online RL axo does not have)", "train",
+         BASE + "rl: grpo\n", (), ("rl", "GRPO reinforcement learning", "does not have")),
+    Case("cmd-reward-model", "a reward-model config with SFT (alpaca) data", "validate", BASE + "reward_model: true\n", (),
          ("reward_model",)),
 ]

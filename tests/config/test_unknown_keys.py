@@ -54,15 +54,14 @@ def test_unsupported_keys_say_what_ignoring_them_costs(key, value, words):
     assert words in problem.message
 
 
-def test_preference_dataset_fields_are_axolotl_keys():
+def test_preference_dataset_fields_in_an_sft_config_are_reported_as_ignored():
     loaded = load(BASE + "  - path: b.jsonl\n    type: alpaca\n    field_chosen: c\n")
     problem = find(loaded, "datasets[1].field_chosen")
-    assert problem.kind is Kind.UNSUPPORTED_KEY and "preference" in problem.message
+    assert problem.severity is Severity.WARNING and "read only under `rl:`" in problem.message
 
 
 @pytest.mark.parametrize(("extra", "key", "words"), [
-    ("rl: dpo\n", "rl", "DPO preference tuning, which axo does not have (issue 18"), ("rl: grpo\n", "rl", "GRPO reinforcement"),
-    ("reward_model: true\n", "reward_model", "`reward_model: true` asks for reward-model training, which axo does not have (issue 18"),
+    ("rl: grpo\n", "rl", "GRPO reinforcement"), ("rl: ebft\n", "rl", "EBFT reinforcement"),
     ("process_reward_model: true\n", "process_reward_model", "process-reward-model"),
 ])
 def test_training_methods_axo_lacks_are_errors(extra, key, words):
@@ -73,17 +72,50 @@ def test_training_methods_axo_lacks_are_errors(extra, key, words):
     assert [p.key for p in loaded.errors] == [key]  # no second error for the dataset of that method
 
 
+@pytest.mark.parametrize("method", ["dpo", "ipo", "orpo", "simpo", "kto"])
+def test_preference_methods_validate(method):
+    loaded = load(f"rl: {method}\nrl_beta: 0.2\n" + BASE.replace("type: alpaca", "type: chatml.intel"))
+    assert loaded.ok, [p.render() for p in loaded.errors]
+    assert loaded.config.rl == method and loaded.config.rl_beta == 0.2
+
+
+def test_reward_model_validates_as_a_one_score_head():
+    loaded = load("reward_model: true\n" + BASE.replace("type: alpaca", "type: bradley_terry.chat_template"))
+    assert loaded.ok and loaded.config.num_labels == 1
+
+
 def test_rl_false_or_blank_is_no_method():
     assert load("rl: false\nreward_model: false\n" + BASE).ok
     assert load("rl:\n" + BASE).ok
 
 
 @pytest.mark.parametrize("kind", ["bradley_terry.chat_template", "chatml.intel", "stepwise_supervised"])
-def test_preference_and_reward_dataset_types_are_errors(kind):
+def test_preference_dataset_types_need_a_preference_method(kind):
     loaded = load(BASE + f"  - path: b.jsonl\n    type: {kind}\n")
     problem = find(loaded, "datasets[1].type")
-    assert problem.severity is Severity.ERROR and "issue 18" in problem.message
+    assert problem.severity is Severity.ERROR and "trains SFT (no `rl:`" in problem.message
     assert [p.key for p in loaded.errors] == ["datasets[1].type"]
+
+
+def test_sft_dataset_types_under_rl_are_errors():
+    loaded = load("rl: dpo\n" + BASE)
+    problem = find(loaded, "datasets[0].type")
+    assert problem.severity is Severity.ERROR and "`alpaca` is an SFT dataset type" in problem.message
+
+
+@pytest.mark.parametrize(("extra", "key", "words"), [
+    ("rl: orpo\nsimpo_gamma: 0.5\n", "simpo_gamma", "has no effect with `rl: orpo`"),
+    ("rl_beta: 0.1\n", "rl_beta", "no `rl:` (SFT)"),
+    ("rl: dpo\ndpo_padding_free: true\n", "dpo_padding_free", "padding-free DPO disabled"),
+    ("rl: dpo\nsample_packing: true\n", "sample_packing", "is for SFT"),
+    ("rl: dpo\ncut_cross_entropy: true\n", "cut_cross_entropy", "so it is not used"),
+    ("rl: dpo\ndpo_loss_type: [sigmoid, sft]\ndpo_loss_weights: [1.0]\n", "dpo_loss_weights", "1 weights for 2"),
+    ("rl: dpo\nreward_model: true\n", "reward_model", "a run trains one thing"),
+])
+def test_preference_keys_that_do_nothing_or_cannot_run_are_reported(extra, key, words):
+    body = BASE.replace("type: alpaca", "type: chatml.intel") if "rl:" in extra else BASE
+    problem = find(load(extra + body), key, Kind.CONFLICT if key == "cut_cross_entropy" else None)
+    assert words in problem.message
 
 
 def test_every_plugin_is_honoured_or_named():

@@ -119,6 +119,9 @@ def derive_values(cfg: AxoConfig, hardware: Hardware) -> tuple[AxoConfig, list[F
         notes.append(_note("lora_alpha", f"not set; using lora_r ({cfg.lora_r}), a LoRA scale of 1.0."))
     if cfg.chat_template_jinja is not None and cfg.chat_template is None:
         out["chat_template"] = "jinja"
+    if cfg.reward_model and cfg.num_labels is None:  # a reward model is a sequence scorer with one output
+        out["num_labels"] = 1
+        notes.append(_note("num_labels", "1: `reward_model: true` trains a head that gives each sequence one score."))
     out["base_model_config"] = cfg.base_model_config or cfg.base_model
     out["tokenizer_config"] = cfg.tokenizer_config or out["base_model_config"]
     out["dataset_prepared_path"] = cfg.dataset_prepared_path or DEFAULT_DATASET_PREPARED_PATH

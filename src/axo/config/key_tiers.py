@@ -2,8 +2,8 @@
 
 One "unsupported" warning for every key hid the difference between "axo trains something else" and "a legacy
 switch that does nothing": each Axolotl key axo lacks is put in a tier by the patterns below (first match wins),
-and the warning says what ignoring it costs. `rl`, `reward_model` and `process_reward_model` are errors: axo
-would train plain SFT on the prompts instead (issue 18 adds preference tuning and reward models).
+and the warning says what ignoring it costs. `rl` values axo lacks (online RL) and `process_reward_model` are
+errors: axo would train something else.
 """
 
 from __future__ import annotations
@@ -30,9 +30,8 @@ LEGACY_AXOLOTL_KEYS: frozenset[str] = frozenset({
 _TIERS: tuple[tuple[Tier, str, tuple[str, ...]], ...] = (
     (Tier.LEGACY, "a legacy switch", ("is_*_derived_model", "axolotl_config_path", "bfloat16", "float16", "float32",
                                       "hf_use_auth_token", "max_packed_sequence_len", *sorted(LEGACY_AXOLOTL_KEYS))),
-    (Tier.METHOD, "preference tuning / RL (set with `rl`, not in axo yet: issue 18)",
-     ("trl", "dpo_*", "kto_*", "orpo_alpha", "cpo_alpha", "simpo_gamma", "rl_beta", "rpo_alpha", "vllm",
-      "center_rewards_coefficient", "precompute_ref_log_probs", "max_prompt_len", "nemo_gym_*", "ebft")),
+    (Tier.METHOD, "online reinforcement learning (GRPO, EBFT, NeMo Gym; not in axo)", ("vllm", "nemo_gym_*", "ebft")),
+    (Tier.LEGACY, "a preference-tuning switch TRL removed", ("dpo_norm_loss",)),
     (Tier.METHOD, "knowledge distillation (Axolotl's KD plugin)", ("kd_*",)),
     (Tier.METHOD, "diffusion language-model training", ("diffusion*",)),
     (Tier.METHOD, "multimodal training", ("processor_type", "processor_kwargs", "image_size",
@@ -96,26 +95,30 @@ def unsupported_message(key: str) -> str:
     return _MESSAGES[tier].format(what=what)
 
 
-# Keys that select a training method axo lacks: an error naming the method and where it is planned.
+# Keys that select a training method axo lacks: an error naming the method. `rl: dpo|ipo|orpo|kto|simpo` and
+# `reward_model` are axo's own keys (config/schema/preference.py); these values and keys are not.
 TRAINING_MODES: dict[str, str] = {
-    "rl": "preference tuning",
-    "reward_model": "reward-model training; issue 18 plans it",
-    "process_reward_model": "process-reward-model training; issue 18 plans outcome reward models, not these",
+    "rl": "online reinforcement learning",
+    "process_reward_model": "process-reward-model training (a score per reasoning step); axo trains outcome "
+                            "reward models (`reward_model: true`), no issue plans these",
 }
-_PREFERENCE = {"dpo": "DPO", "ipo": "IPO", "kto": "KTO", "orpo": "ORPO", "simpo": "SimPO"}  # issue 18's list
+PREFERENCE_METHODS = {"dpo": "DPO", "ipo": "IPO", "kto": "KTO", "orpo": "ORPO", "simpo": "SimPO"}
 _RL = {"grpo": "GRPO", "gdpo": "GDPO", "ebft": "EBFT"}  # online RL: no issue plans it yet
 
 
 def training_mode(data: dict[str, Any]) -> tuple[str, str] | None:
-    """(key, "what it asks for; where it is planned") when the config selects a method axo lacks; None otherwise (unset or false)."""
+    """(key, "what it asks for; where it is planned") when the config selects a method axo lacks; None otherwise
+    (unset, false, or a method axo has)."""
     for key, what in TRAINING_MODES.items():
         value = data.get(key)
         if value in (None, False) or (isinstance(value, str) and value.lower() in ("", "false", "none", "no")):
             continue
         if key == "rl":
             name = str(value).lower()
-            what = (f"{_PREFERENCE[name]} preference tuning; issue 18 plans it" if name in _PREFERENCE else
-                    f"{_RL[name]} reinforcement learning; no issue plans it yet" if name in _RL else
-                    f"the `{value}` training method of Axolotl's `rl`")
+            if name in PREFERENCE_METHODS:
+                continue
+            what = (f"{_RL[name]} reinforcement learning; no issue plans it yet" if name in _RL else
+                    f"the `{value}` training method of Axolotl's `rl`; axo's are "
+                    f"{', '.join(PREFERENCE_METHODS)}")
         return key, what
     return None

@@ -121,25 +121,29 @@ def _unknown_key_problem(
     )
 
 
-_PREFERENCE_FIELD = ("is a field of Axolotl's preference datasets (chosen/rejected pairs); axo has no preference "
-                     "tuning yet (issue 18), so it is ignored.")
+_PREFERENCE_FIELD = ("is a field of Axolotl's preference datasets (chosen/rejected pairs), read only under `rl:` "
+                     "or `reward_model:`; here it is ignored.")
 
 
 def refuse_training_modes(data: dict[str, Any], schema_keys: set[str], locate: Locator) -> list[Problem]:
-    """`rl`, `reward_model`, `process_reward_model` (set, not false) and preference/reward dataset `type`s are
-    errors naming the missing method: without them axo would train SFT on the prompts alone. The keys (and
-    such dataset types) are removed so that validation does not add a second, less helpful error."""
+    """Methods axo lacks (`rl: grpo|gdpo|ebft`, `process_reward_model`) are errors naming the method: axo would
+    train something else. Preference and reward dataset `type`s need `rl` or `reward_model`, and those modes
+    need them. Refused keys (and such dataset types) are removed so that validation adds no second, less
+    helpful error."""
     problems = []
     mode = training_mode(data)
     for key in TRAINING_MODES:
-        if key in data and key not in schema_keys:
-            if mode and mode[0] == key:
-                what, _, plan = mode[1].partition("; ")
-                line, origin = locate((key,))
-                problems.append(Problem(Severity.ERROR, Kind.UNSUPPORTED_KEY, key, f"`{key}: {_yaml(data[key])}` asks "
-                                        f"for {what}, which axo does not have ({plan}); it would train plain "
-                                        "supervised fine-tuning instead.", "Train this config with Axolotl for "
-                                        f"now, or remove `{key}` and use SFT datasets.", line, origin))
+        if key not in data:
+            continue
+        if mode and mode[0] == key:
+            what, _, plan = mode[1].partition("; ")
+            line, origin = locate((key,))
+            problems.append(Problem(Severity.ERROR, Kind.UNSUPPORTED_KEY, key, f"`{key}: {_yaml(data[key])}` asks "
+                                    f"for {what}, which axo does not have ({plan}); it would train something "
+                                    "else.", "Train this config with Axolotl, or choose a method axo has (rl: "
+                                    "dpo|ipo|orpo|simpo|kto, reward_model: true, or SFT).", line, origin))
+            del data[key]
+        elif key not in schema_keys or _unset(data[key]):
             del data[key]
     if data.get("pretraining_dataset") and not data.get("datasets"):
         line, origin = locate(("pretraining_dataset",))
@@ -148,22 +152,49 @@ def refuse_training_modes(data: dict[str, Any], schema_keys: set[str], locate: L
                                 "else to train on.", "Give the data as a `datasets:` entry with `type: completion` "
                                 "(axo tokenizes it in full instead of streaming it).", line, origin))
         del data["pretraining_dataset"]
+    problems += _check_dataset_types(data, mode is not None, locate)
+    return problems
+
+
+def _unset(value: Any) -> bool:
+    return value in (None, False) or (isinstance(value, str) and value.lower() in ("", "false", "none", "no"))
+
+
+def preference_only_type(kind: str) -> bool:
+    """Whether a dataset `type` exists only for preference/reward training (`chat_template.default` is also
+    Axolotl's spelling of the SFT `chat_template`)."""
+    return (kind in PREFERENCE_DATASET_TYPES and kind != "chat_template.default") or kind.startswith("bradley_terry.")
+
+
+def _check_dataset_types(data: dict[str, Any], refused: bool, locate: Locator) -> list[Problem]:
+    """SFT configs may not name preference types, and `rl`/`reward_model` configs only name those."""
+    problems = []
+    method = data.get("rl") or ("reward_model" if data.get("reward_model") is True else None)
     for section in ("datasets", "test_datasets"):
         entries = data.get(section)
         for index, entry in enumerate(entries if isinstance(entries, list) else []):
             kind = entry.get("type") if isinstance(entry, dict) else None
             if not isinstance(kind, str):
                 continue
-            preference = kind in PREFERENCE_DATASET_TYPES or kind.startswith("bradley_terry.")
-            if mode and (preference or kind.split(":")[0] not in DATASET_TYPES):
-                del entry["type"]  # a dataset of the refused method: its error above says it all
-            elif preference:
-                line, origin = locate((section, index, "type"))
-                problems.append(Problem(Severity.ERROR, Kind.UNSUPPORTED_KEY, f"{section}[{index}].type",
-                                        f"`{kind}` is a preference or reward-model dataset type; axo has no "
-                                        "preference tuning or reward models yet (issue 18 plans them).",
-                                        "Use an SFT type (chat_template, alpaca, completion, …), or train this "
-                                        "config with Axolotl for now.", line, origin))
+            line, origin = locate((section, index, "type"))
+            where = f"{section}[{index}].type"
+            if refused:
+                if preference_only_type(kind) or kind.split(":")[0] not in DATASET_TYPES:
+                    del entry["type"]  # a dataset of the refused method: its error above says it all
+            elif method is None and preference_only_type(kind):
+                problems.append(Problem(Severity.ERROR, Kind.CONFLICT, where, f"`{kind}` is a preference or "
+                                        "reward-model dataset type, but the config trains SFT (no `rl:` or "
+                                        "`reward_model:`).", "Add `rl: dpo` (or ipo/orpo/simpo/kto) for preference "
+                                        "tuning or `reward_model: true`, or use an SFT type (chat_template, "
+                                        "alpaca, completion, …).", line, origin))
+                del entry["type"]
+            elif method is not None and kind != "chat_template.default" and kind not in PREFERENCE_DATASET_TYPES \
+                    and not kind.startswith("bradley_terry."):
+                problems.append(Problem(Severity.ERROR, Kind.CONFLICT, where, f"`{kind}` is an SFT dataset type, "
+                                        f"but `{'rl: ' + str(method) if method != 'reward_model' else 'reward_model: true'}`"
+                                        " trains on chosen/rejected pairs.", "Use a preference type such as "
+                                        "chat_template.default, chatml.intel, chatml.argilla, or a `type:` mapping "
+                                        "with field_prompt/field_chosen/field_rejected.", line, origin))
                 del entry["type"]
     return problems
 

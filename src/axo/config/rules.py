@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from axo.config import plugins
 from axo.config.hardware import Hardware
 from axo.config.paths import looks_like_hub_id
+from axo.config.preference_rules import preference_findings
 from axo.config.problems import Kind, Severity
 from axo.config.schema import AxoConfig
 
@@ -224,7 +225,8 @@ def _remote_code(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
     return found
 
 
-RULES: tuple[Callable[[AxoConfig, set[str]], list[Finding]], ...] = (_conflicts, _ignored, _remote_code)
+RULES: tuple[Callable[[AxoConfig, set[str]], list[Finding]], ...] = (_conflicts, _ignored, _remote_code,
+                                                                     preference_findings)
 
 
 def check_rules(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 CACHE_FORMAT = 3  # 2: the data checks of issue 16 (typed fields, content parts, trained tokens); 3: Axolotl's row order
 _DATA_KEYS = ("datasets", "test_datasets", "sequence_len", "excess_length_strategy", "min_sample_len",
               "train_on_inputs", "chat_template", "chat_template_jinja", "eot_tokens", "train_on_eos", "val_set_size",
-              "shuffle_merged_datasets", "seed", "dataset_exact_deduplication", "sample_packing", "num_labels")
+              "shuffle_merged_datasets", "seed", "dataset_exact_deduplication", "sample_packing", "num_labels",
+              "rl", "reward_model")
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                     "chat_template.jinja", "chat_template.json", "vocab.json", "merges.txt", "tokenizer.model")
 
@@ -140,8 +141,18 @@ def fsync(path: Path) -> None:
         os.close(descriptor)
 
 
-def save_prepared(root: Path, key: str, splits: dict[str, list[Sample]], meta: dict[str, Any]) -> Path:
-    """Write `splits` and `meta` under `root/key` atomically; returns the final folder."""
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write text rows (preference data) as JSON lines."""
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def save_prepared(root: Path, key: str, splits: dict[str, list[Any]], meta: dict[str, Any], *,
+                  write_split: Any = None, suffix: str = ".arrow") -> Path:
+    """Write `splits` and `meta` under `root/key` atomically; returns the final folder. Splits are tokenized
+    samples (Arrow) unless `write_split(path, items)` and its file `suffix` say otherwise (e.g. `write_rows`)."""
+    write_split = write_split or _write_split
     root.mkdir(parents=True, exist_ok=True)
     final = root / key
     try:
@@ -153,7 +164,7 @@ def save_prepared(root: Path, key: str, splits: dict[str, list[Sample]], meta: d
         raise _disk_full(root, reason) from None
     try:
         for name, samples in splits.items():
-            _write_split(staging / f"{name}.arrow", samples)
+            write_split(staging / f"{name}{suffix}", samples)
         (staging / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
         for file in staging.iterdir():
             fsync(file)
@@ -197,6 +208,23 @@ def load_prepared(folder: Path) -> tuple[dict[str, list[Sample]], dict[str, Any]
             classes = table.column("label").to_pylist() if "label" in table.column_names else [None] * len(ids)
             splits[name] = [Sample(i, l, n, c) for n, (i, l, c) in enumerate(zip(ids, labels, classes))]
     except (OSError, ValueError, KeyError, pa.ArrowInvalid):
+        return None
+    return splits, meta
+
+
+def load_rows(folder: Path) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]] | None:
+    """The text-row splits (written with `write_rows`) and meta saved in `folder`, or None when it is missing
+    or incomplete."""
+    meta_file = folder / "meta.json"
+    if not meta_file.is_file():
+        return None
+    try:
+        meta = json.loads(meta_file.read_text())
+        splits = {}
+        for name in meta["splits"]:
+            with (folder / f"{name}.jsonl").open(encoding="utf-8") as handle:
+                splits[name] = [json.loads(line) for line in handle]
+    except (OSError, ValueError, KeyError):
         return None
     return splits, meta
 

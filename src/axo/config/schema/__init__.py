@@ -15,6 +15,7 @@ from axo.config.schema.datasets import DatasetConfig, UserDefinedPrompt
 from axo.config.schema.integrations import DistributedSection, LoggingSection
 from axo.config.schema.kernels import KernelSection
 from axo.config.schema.model import ModelSection, SpecialTokens
+from axo.config.schema.preference import PreferenceSection
 from axo.config.schema.quantization import QuantizationSection
 from axo.config.schema.training import TrainingSection
 
@@ -22,6 +23,7 @@ from axo.config.schema.training import TrainingSection
 # pydantic orders inherited fields from the last base to the first, so the bases are listed in reverse
 # of the order a config reads in (model first).
 class AxoConfig(
+    PreferenceSection,
     KernelSection,
     DistributedSection,
     LoggingSection,

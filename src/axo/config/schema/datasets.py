@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from axo.config.axolotl_keys import PREFERENCE_DATASET_TYPES
 from axo.config.schema.base import Section
 from axo.config.schema.names import (
     AXOLOTL_ONLY_TEMPLATES,
@@ -32,6 +33,24 @@ class UserDefinedPrompt(Section):
     )
     no_input_format: str | None = Field(None, description="Prompt template used when the input is empty.")
     field: str | None = Field(None, description="For completion-like formats: the text column.")
+    # preference data (`rl:`), as Axolotl 0.21's user-defined DPO and KTO types name them
+    field_prompt: str | None = Field(None, description="Preference data: column holding the prompt (default `prompt`).")
+    field_chosen: str | None = Field(None, description="Preference data: column holding the chosen answer (default `chosen`).")
+    field_rejected: str | None = Field(
+        None, description="Preference data: column holding the rejected answer (default `rejected`).",
+    )
+    field_completion: str | None = Field(None, description="KTO data: column holding the completion (default `completion`).")
+    field_label: str | None = Field(
+        None, description="KTO data: column holding whether the completion is desirable, true/false (default `label`).",
+    )
+    prompt_format: str | None = Field(
+        None, description="Preference data: how to write the prompt, with `{prompt}` and optionally `{system}`.",
+    )
+    chosen_format: str | None = Field(None, description="Preference data: how to write the chosen answer, with `{chosen}`.")
+    rejected_format: str | None = Field(
+        None, description="Preference data: how to write the rejected answer, with `{rejected}`.",
+    )
+    completion_format: str | None = Field(None, description="KTO data: how to write the completion, with `{completion}`.")
 
 
 class DatasetConfig(Section):
@@ -60,6 +79,12 @@ class DatasetConfig(Section):
     )
     chat_template_jinja: str | None = Field(None, description="Inline Jinja chat template (with `chat_template: jinja`).")
     field_messages: str = Field("messages", description="Column holding the list of messages.")
+    field_chosen: str | None = Field(
+        None, description="Preference data (`chat_template.*`): column holding the chosen answer (default `chosen`).",
+    )
+    field_rejected: str | None = Field(
+        None, description="Preference data (`chat_template.*`): column holding the rejected answer (default `rejected`).",
+    )
     field_system: str | None = Field(None, description="Column holding a system prompt to put first.")
     field_tools: str | None = Field(None, description="Column holding tool definitions passed to the template.")
     message_property_mappings: dict[str, str] | None = Field(
@@ -91,7 +116,9 @@ class DatasetConfig(Section):
     def _known_type(cls, value: str | UserDefinedPrompt | None) -> str | UserDefinedPrompt | None:
         if isinstance(value, str):
             base = value.split(":", 1)[0].split(".", 1)[0]
-            if value not in DATASET_TYPES and base not in DATASET_TYPES:
+            # preference/reward types: config/keys.py checks they come with `rl:` or `reward_model:`
+            preference = value in PREFERENCE_DATASET_TYPES or value.startswith("bradley_terry.")
+            if value not in DATASET_TYPES and base not in DATASET_TYPES and not preference:
                 raise ValueError(
                     f"unknown dataset type {value!r}{did_you_mean(value, DATASET_TYPES)}; "
                     f"known types: {', '.join(sorted(DATASET_TYPES))}, or a mapping with "
