@@ -22,17 +22,13 @@ def preprocess(
     err = Console(stderr=True)
     try:
         cfg = load_for_run(config, list(ctx.args), strict, err)
-        from axo.data.prepare import prepare_data
         from axo.models.tokenizer import load_tokenizer
+        from axo.train.modes import mode_for
 
         tokenizer = load_tokenizer(cfg)
-        prepared = prepare_data(cfg, tokenizer, config_dir=config.resolve().parent, force=force)
+        mode = mode_for(cfg)
+        prepared = mode.prepare(tokenizer, config.resolve().parent, force=force)
     except ConfigError as exc:
         print_errors(err, exc.problems)
         raise typer.Exit(1) from None
-    from axo.data.debug import print_summary, render_sample
-
-    out = Console()
-    for number, sample in enumerate(prepared.train[:debug]):
-        render_sample(out, sample, tokenizer, number, plain=True)
-    print_summary(out, prepared.meta, prepared.from_cache, str(prepared.folder))
+    mode.show(Console(), prepared, tokenizer, debug)

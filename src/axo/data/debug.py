@@ -49,7 +49,7 @@ def print_summary(console: Console, meta: dict[str, Any], from_cache: bool, fold
     console.print(table)
     for split in ("train", "eval"):
         stats = meta[split]
-        if not stats["samples"]:
+        if not stats.get("samples"):  # preference rows are text: their modes print their own counts
             continue
         histogram = "  ".join(f"≤{bucket}: {count}" for bucket, count in stats["length_histogram"].items())
         console.print(f"[bold]{split}[/]: {stats['samples']} samples, {stats['tokens']:,} tokens, "
@@ -61,3 +61,12 @@ def print_summary(console: Console, meta: dict[str, Any], from_cache: bool, fold
             console.print(f"  [yellow]{which} no trained token[/]: they teach nothing, and a training step made "
                           "only of them has a NaN loss (0/0). `sample_packing: true` drops them.", highlight=False)
         console.print(f"  lengths: {histogram}", highlight=False)
+
+
+def print_rows(console: Console, rows: list[dict[str, Any]]) -> None:
+    """Print prepared text rows (preference data: prompt and chosen/rejected, or completion and label), each
+    field in full, so the rendering of the template can be checked by eye."""
+    for number, row in enumerate(rows):
+        console.rule(f"row {number}")
+        for name, value in row.items():
+            console.print(f"[bold]{name}[/]: " + escape(repr(value)), soft_wrap=True, highlight=False)

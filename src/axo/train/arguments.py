@@ -134,7 +134,7 @@ def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware
         shape["train_sampling_strategy"] = "random"
     extra.update(_best_model(cfg, evaluate, eval_strategy, save_strategy))
     extra.update(_compile(cfg))
-    return arguments_class(
+    settings = dict(
         output_dir=cfg.output_dir,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps or 1,
         **shape,
@@ -168,8 +168,9 @@ def training_arguments(cfg: AxoConfig, train_rows: int, has_eval: bool, hardware
         **warmup,
         **extra,
         **(engine or {}),
-        **(method or {}),
     )
+    settings.update(method or {})  # the mode's word wins (e.g. KTO samples rows in order)
+    return arguments_class(**settings)
 
 
 def _best_model(cfg: AxoConfig, evaluate: bool, eval_strategy: str, save_strategy: str) -> dict[str, Any]:

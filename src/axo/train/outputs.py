@@ -105,7 +105,7 @@ def write_model_card(cfg: AxoConfig, output_dir: Path, summary: dict[str, Any]) 
         "---", f"base_model: {cfg.base_model}", "library_name: " + ("peft" if cfg.adapter else "transformers"),
         "tags: [axo, fine-tuned]", "---", "", f"# {Path(cfg.output_dir).name}", "",
         f"A {kind} of `{cfg.base_model}`, trained with axo {__version__}.", "",
-        f"- steps: {summary.get('steps')}", f"- final train loss: {summary.get('train_loss')}",
+        f"- method: {_method(summary)}", f"- steps: {summary.get('steps')}", f"- final train loss: {summary.get('train_loss')}",
         f"- final eval loss: {summary.get('eval_loss')}", f"- trained tokens: {summary.get('trained_tokens')}",
         f"- engine: {summary.get('engine')}", "",
         "## Load it", "", "```python", *code, "```", "",
@@ -113,6 +113,17 @@ def write_model_card(cfg: AxoConfig, output_dir: Path, summary: dict[str, Any]) 
         "## Training config (secrets redacted)", "", "```yaml", config_text.rstrip(), "```", "",
     ]
     (output_dir / "README.md").write_text("\n".join(lines))
+
+
+_METHOD_SETTINGS = ("beta", "loss_type", "loss_weights", "label_smoothing", "simpo_gamma", "cpo_alpha",
+                    "desirable_weight", "undesirable_weight", "center_rewards_coefficient")
+
+
+def _method(summary: dict[str, Any]) -> str:
+    """The training method and its settings, as the model card names them: "DPO (beta 0.1)"."""
+    settings = ", ".join(f"{key} {summary[key]}" for key in _METHOD_SETTINGS if summary.get(key) is not None)
+    method = summary.get("method", "SFT")
+    return f"{method} ({settings})" if settings else method
 
 
 RUN_STATE = "axo_run.json"  # whether the folder holds a finished run; written first and last, atomically

@@ -37,6 +37,13 @@ class AxoTrainerMixin:
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
     def training_step(self, model, inputs, num_items_in_batch=None):
+        if self.args.include_num_input_tokens_seen == "no" and "input_ids" not in inputs:
+            count = seen_count(inputs)  # ORPO/SimPO batches: the Trainer cannot count them (no input_ids)
+            if count is not None:
+                self.state.num_input_tokens_seen += int(self.accelerator.gather(count).sum())
+        return self._offloaded_step(model, inputs, num_items_in_batch)
+
+    def _offloaded_step(self, model, inputs, num_items_in_batch=None):
         """With `activation_offloading`, every tensor autograd saves for backward goes to CPU memory (torch's
         `save_on_cpu`, pinned on CUDA so the copies overlap) and comes back when backward needs it."""
         if not self.offload_activations:
@@ -145,6 +152,15 @@ def trained_count(inputs: dict[str, Any]) -> Any:
     if "chosen_input_ids" in inputs:  # a reward model scores whole sequences
         return inputs["chosen_input_ids"].shape[0] * 2
     return None
+
+
+def seen_count(inputs: dict[str, Any]) -> Any:
+    """The non-padding tokens of a batch without `input_ids` (TRL's ORPO/CPO batches: prompt+chosen and
+    prompt+rejected sequences), as a device tensor; None when there is no attention mask to count."""
+    masks = [inputs[key] for key in ("chosen_attention_mask", "rejected_attention_mask") if key in inputs]
+    if not masks:
+        return None
+    return sum(mask.sum() for mask in masks).reshape(1)
 
 
 def _stamps(folder: Path) -> dict[Path, tuple[int, int, int]]:

@@ -73,8 +73,9 @@ class TrainingMode(ABC):
         """Whether this mode trains `cfg` (exactly one registered mode may say yes)."""
 
     @abstractmethod
-    def prepare(self, tokenizer: PreTrainedTokenizerBase, config_dir: Path | None) -> PreparedSplits:
-        """Read, check and cache the datasets (from the cache when nothing that matters changed).
+    def prepare(self, tokenizer: PreTrainedTokenizerBase, config_dir: Path | None, *,
+                force: bool = False) -> PreparedSplits:
+        """Read, check and cache the datasets (from the cache when nothing that matters changed, unless `force`).
 
         Raises:
             DataError: for unreadable or malformed data, naming the file, row and field.
@@ -83,6 +84,10 @@ class TrainingMode(ABC):
     @abstractmethod
     def trainer_data(self, prepared: PreparedSplits, tokenizer: PreTrainedTokenizerBase) -> TrainerData:
         """The train/eval datasets (and packing plan) the trainer reads."""
+
+    @abstractmethod
+    def show(self, console: Any, prepared: PreparedSplits, tokenizer: PreTrainedTokenizerBase, samples: int) -> None:
+        """Print what preparation did (`axo preprocess`) and the first `samples` prepared examples."""
 
     def arguments_class(self) -> type[TrainingArguments]:
         """The TrainingArguments subclass this mode's trainer reads (a TRL config for TRL's trainers)."""

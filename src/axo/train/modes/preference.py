@@ -85,10 +85,16 @@ def method_arguments(cfg: AxoConfig) -> dict[str, Any]:
         if cfg.cpo_alpha is not None:
             out["cpo_alpha"] = cfg.cpo_alpha
     if method == "kto":
+        # TRL's KTO pairs each completion with its neighbours' for the KL estimate: rows in a fixed order
+        out["train_sampling_strategy"] = "sequential"
         out["desirable_weight"] = cfg.kto_desirable_weight or 1.0
         out["undesirable_weight"] = cfg.kto_undesirable_weight or 1.0
     if method == "reward" and cfg.center_rewards_coefficient is not None:
         out["center_rewards_coefficient"] = cfg.center_rewards_coefficient
+    if method in ("orpo", "simpo"):
+        # their batches hold chosen_/rejected_input_ids, not input_ids: the Trainer cannot count tokens seen
+        # (it warns every step); axo's trainer counts them (train/trainer.py `seen_count`)
+        out["include_num_input_tokens_seen"] = "no"
     return out
 
 
@@ -105,10 +111,10 @@ class PreferenceMode(TrainingMode):
     def method(self) -> str:
         return preference_method(self.cfg)
 
-    def prepare(self, tokenizer: Any, config_dir: Path | None) -> PreparedSplits:
+    def prepare(self, tokenizer: Any, config_dir: Path | None, *, force: bool = False) -> PreparedSplits:
         from axo.data.preference.prepare import prepare_preference
 
-        prepared = prepare_preference(self.cfg, tokenizer, self.method, config_dir=config_dir)
+        prepared = prepare_preference(self.cfg, tokenizer, self.method, config_dir=config_dir, force=force)
         return PreparedSplits(len(prepared.train), len(prepared.eval), prepared.folder, prepared.fingerprint,
                               prepared.from_cache, prepared.meta, payload=prepared)
 
@@ -116,8 +122,23 @@ class PreferenceMode(TrainingMode):
         import datasets
 
         rows = prepared.payload
-        return TrainerData(datasets.Dataset.from_list(rows.train),
-                           datasets.Dataset.from_list(rows.eval) if rows.eval else None)
+        train, evaluation = rows.train, rows.eval
+        if self.method == "reward":  # Axolotl's ids (no BOS/EOS added); TRL's RewardTrainer keeps given ids
+            from axo.data.preference.bradley_terry import axolotl_ids
+
+            train, evaluation = ([axolotl_ids(tokenizer, row, self.cfg.sequence_len) for row in split]
+                                 for split in (train, evaluation))
+        datasets.disable_progress_bars()  # TRL's tokenizing maps: axo prints its own summary
+        return TrainerData(datasets.Dataset.from_list(train),
+                           datasets.Dataset.from_list(evaluation) if evaluation else None)
+
+    def show(self, console: Any, prepared: PreparedSplits, tokenizer: Any, samples: int) -> None:
+        from axo.data.debug import print_rows, print_summary
+
+        print_rows(console, prepared.payload.train[:samples])
+        print_summary(console, prepared.meta, prepared.from_cache, str(prepared.folder))
+        console.print(f"[bold]{METHOD_NAMES[self.method]}[/]: {prepared.train_rows} train rows, "
+                      f"{prepared.eval_rows} eval rows (TRL tokenizes them when training starts)", highlight=False)
 
     def arguments_class(self) -> type:
         return _trl_classes(self.method)[1]

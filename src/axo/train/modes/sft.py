@@ -19,10 +19,10 @@ class SupervisedMode(TrainingMode):
     def selects(cls, cfg: AxoConfig) -> bool:
         return not cfg.rl and not cfg.reward_model
 
-    def prepare(self, tokenizer: Any, config_dir: Path | None) -> PreparedSplits:
+    def prepare(self, tokenizer: Any, config_dir: Path | None, *, force: bool = False) -> PreparedSplits:
         from axo.data.prepare import prepare_data
 
-        prepared = prepare_data(self.cfg, tokenizer, config_dir=config_dir)
+        prepared = prepare_data(self.cfg, tokenizer, config_dir=config_dir, force=force)
         return PreparedSplits(len(prepared.train), len(prepared.eval), prepared.folder, prepared.fingerprint,
                               prepared.from_cache, prepared.meta, payload=prepared)
 
@@ -44,6 +44,13 @@ class SupervisedMode(TrainingMode):
             data.notes.append(f"packing: {len(samples.train)} samples into {data.packing.rows_per_epoch[0]} rows "
                               f"of {capacity} tokens per epoch, efficiency {data.packing.efficiency:.1%}")
         return data
+
+    def show(self, console: Any, prepared: PreparedSplits, tokenizer: Any, samples: int) -> None:
+        from axo.data.debug import print_summary, render_sample
+
+        for number, sample in enumerate(prepared.payload.train[:samples]):
+            render_sample(console, sample, tokenizer, number, plain=True)
+        print_summary(console, prepared.meta, prepared.from_cache, str(prepared.folder))
 
     def build_trainer(self, parts: TrainerParts) -> Any:
         from axo.train.data import collator
