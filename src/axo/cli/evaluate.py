@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from axo.cli.report import print_errors
-from axo.config.problems import ConfigError
+from axo.config.problems import ConfigError, Kind, Problem, Severity
 
 
 def _rows(results: dict, prefix: str = "") -> dict[str, float]:
@@ -41,20 +41,33 @@ def evaluate(
     compare_base: bool = typer.Option(False, "--compare-base", help="Also evaluate the base model without the adapter."),
     base_only: bool = typer.Option(False, "--base-only", help="Evaluate only the base model, without the adapter (also "
                                    "for a run whose training never finished)."),
+    pairs: Path = typer.Option(None, "--pairs", help="Preference runs: a JSONL file of chosen/rejected pairs in the "
+                               "shape of the run's first dataset (its `type:` reads them), scored instead of the "
+                               "run's eval split.", show_default=False),
     output: Path = typer.Option(None, "--output", "-o", help="Where to write eval_results.json (default: the run directory)."),
 ) -> None:
     """Evaluate a trained run: loss and perplexity on its eval split, and on a reference set exact match,
     normalised match, label accuracy against the majority-class baseline (rows with `choices`), JSON(-schema)
-    validity, regex must/must-not rates and self-consistency."""
+    validity, regex must/must-not rates and self-consistency. Preference runs (`rl:`): how often the policy
+    prefers the chosen answer, and DPO's implicit-reward accuracy against the base; reward models: pairwise
+    accuracy (chosen scored above rejected)."""
     from axo.data.errors import DataError
     from axo.data.prepare import prepare_data
     from axo.infer.evaluate import EvalOptions, evaluate_model, read_json_schema, read_references
     from axo.infer.loading import describe_model, load_for_inference
+    from axo.infer.pairwise import preference_metrics
     from axo.infer.run_dir import open_run
 
     err = Console(stderr=True)
     try:
         run = open_run(target, finished=not base_only, command="evaluate")
+        if pairs is not None and not (run.cfg.rl or run.cfg.reward_model):
+            raise ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, "--pairs", f"{run.output_dir} is not a "
+                                       "preference or reward-model run; --pairs scores chosen/rejected pairs.",
+                                       "Use --references for generation metrics.")])
+        if pairs is not None and not pairs.is_file():
+            raise ConfigError([Problem(Severity.ERROR, Kind.MISSING_RESOURCE, "--pairs", f"{pairs}: no such file.",
+                                       "Check the path.")])
         # Every input file is read before a model loads (seconds to minutes): a typo fails at once.
         schema = read_json_schema(json_schema) if json_schema else None
         rows = read_references(references, limit) if references else None
@@ -68,21 +81,26 @@ def evaluate(
         for name, bare in variants.items():
             err.print(f"loading {describe_model(run, bare)}", highlight=False, soft_wrap=True)
             model, tokenizer = load_for_inference(run, base_only=bare)
+            preference = bool(run.cfg.rl or run.cfg.reward_model)
             samples = []
-            if run.cfg.val_set_size > 0 or run.cfg.test_datasets:
+            if preference:
+                results[name] = preference_metrics(run, model, tokenizer, pairs, bare, err)
+            elif run.cfg.val_set_size > 0 or run.cfg.test_datasets:
                 try:
                     cfg = run.cfg.model_copy(update={"base_model": run.base_model})
                     samples = prepare_data(cfg, tokenizer).eval
                 except DataError as exc:
                     err.print(f"[yellow]note[/] no eval split: {exc.problems[0].render()}", highlight=False)
-            results[name] = evaluate_model(model, tokenizer, run, options, samples, rows, label=name)
+            results.setdefault(name, {}).update(evaluate_model(model, tokenizer, run, options, samples, rows,
+                                                               label=name))
             del model
     except ConfigError as exc:
         print_errors(err, exc.problems)
         raise typer.Exit(1) from None
     if not any(_rows(r) for r in results.values()):
-        err.print("[bold red]error[/] nothing to evaluate: the run has no eval split and no --references were given.",
-                  highlight=False)
+        err.print("[bold red]error[/] nothing to evaluate: the run has no eval split"
+                  + (" of pairs and no --pairs file" if run.cfg.rl or run.cfg.reward_model else "")
+                  + " and no --references were given.", highlight=False)
         raise typer.Exit(1)
     destination = output or run.output_dir / "eval_results.json"
     try:

@@ -1,8 +1,10 @@
-"""`axo inference CONFIG|RUN_DIR`: chat with the model interactively (streamed), or run a JSONL batch."""
+"""`axo inference CONFIG|RUN_DIR`: chat with the model interactively (streamed), or run a JSONL batch; a reward
+model scores conversations instead."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -43,9 +45,13 @@ def inference(
         raise typer.Exit(1)
     try:
         run = open_run(target, finished=not base_only, command="inference")
-        requests = read_requests(input_file) if input_file is not None else None  # before the model loads
+        # before the model loads (a reward model's rows are conversations to score, read by `_score`)
+        requests = read_requests(input_file) if input_file is not None and not run.cfg.reward_model else None
         err.print(f"loading {describe_model(run, base_only)}", highlight=False, soft_wrap=True)
         model, tokenizer = load_for_inference(run, base_only=base_only)
+        if run.cfg.reward_model:
+            _score(model, tokenizer, run, input_file, output_file, err)
+            return
         if requests is not None:
             count = run_batch(model, tokenizer, run.cfg, requests, output_file, settings)
             Console().print(f"[bold green]wrote[/] {count} rows -> {output_file}", highlight=False)
@@ -79,3 +85,34 @@ def inference(
         print()
         if kind == "chat":
             history.append({"role": "assistant", "content": reply})
+
+
+def _score(model: Any, tokenizer: Any, run: Any, input_file: Path | None, output_file: Path | None,
+           err: Console) -> None:
+    """A reward model scores instead of generating: each row of --input (`messages`, or input + output) gets a
+    `score` in --output; interactively, a prompt and an answer are read and their score printed."""
+    from axo.data.sources import read_jsonl
+    from axo.infer.scoring import conversation, score_conversations
+
+    if input_file is not None:
+        rows, lines = read_jsonl(input_file)
+        talks = [conversation(row, str(input_file), line) for row, line in zip(rows, lines)]
+        values = score_conversations(model, tokenizer, talks, run.cfg.sequence_len)
+        from axo.infer.batch import write_rows_atomically
+
+        write_rows_atomically(output_file, [{**row, "score": value} for row, value in zip(rows, values)])
+        Console().print(f"[bold green]wrote[/] {len(rows)} scores -> {output_file}", highlight=False)
+        return
+    err.print(f"[dim]scoring with the reward model in {run.output_dir}: type a prompt, then an answer; /exit or "
+              "Ctrl-D quits[/]")
+    while True:
+        try:
+            prompt = input("prompt> ")
+            if prompt.strip() in ("/exit", "/quit"):
+                break
+            answer = input("answer> ")
+        except EOFError:
+            break
+        value = score_conversations(model, tokenizer, [conversation({"input": prompt, "output": answer})],
+                                    run.cfg.sequence_len)[0]
+        print(f"score: {value:.4f}", flush=True)

@@ -30,12 +30,17 @@ def run_batch(model: Any, tokenizer: Any, cfg: Any, rows: list[dict[str, Any]], 
     file fails in a second), with a progress line; write `target` atomically; returns the number of rows."""
     prompts = [render_prompt(cfg, tokenizer, row) for row in rows]
     results = generate_with_progress(model, tokenizer, prompts, settings, "generating", batch_size)
+    write_rows_atomically(target, [{**row, "output": result["text"]} for row, result in zip(rows, results)])
+    return len(rows)
+
+
+def write_rows_atomically(target: Path, rows: list[dict[str, Any]]) -> None:
+    """Write `rows` as JSONL to `target` through a synced temporary file and a rename: never half a file."""
     temporary = target.with_name(target.name + ".tmp")
     target.parent.mkdir(parents=True, exist_ok=True)
     with temporary.open("w", encoding="utf-8") as handle:
-        for row, result in zip(rows, results):
-            handle.write(json.dumps({**row, "output": result["text"]}, ensure_ascii=False) + "\n")
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
     temporary.replace(target)
-    return len(rows)

@@ -57,6 +57,7 @@ def load_for_inference(run: Run, *, base_only: bool = False, device: str | None 
     # The loader switches the KV cache off for packed training; generation without it recomputes the whole
     # prefix for every new token (5x slower for 64 tokens on SmolLM2-135M).
     model.config.use_cache = True
-    model.generation_config.use_cache = True
+    if getattr(model, "generation_config", None) is not None:  # sequence classifiers (reward models) have none
+        model.generation_config.use_cache = True
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device).eval(), tokenizer
