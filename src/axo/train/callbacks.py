@@ -55,6 +55,31 @@ def _draw(axes: Any, train: list[tuple[int, float]], evaluation: list[tuple[int,
     axes.grid(alpha=0.3)
 
 
+def _draw_rewards(axes: Any, records: list[dict[str, Any]]) -> None:
+    """Preference runs (DPO, IPO, KTO, ORPO, SimPO): the implicit rewards of the chosen and rejected answers and
+    their margin against step (train lines, eval points), and the reward accuracy on a second axis."""
+    for key, colour in (("rewards/chosen", "tab:green"), ("rewards/rejected", "tab:red"), ("rewards/margins", "tab:blue")):
+        points = [(r["step"], r[key]) for r in records if key in r]
+        if points:
+            axes.plot(*zip(*points), color=colour, linewidth=1, label=key.split("/")[1])
+        evaluated = [(r["step"], r["eval_" + key]) for r in records if "eval_" + key in r]
+        if evaluated:
+            axes.plot(*zip(*evaluated), "o", color=colour, markersize=4)
+    axes.set_xlabel("step")
+    axes.set_ylabel("implicit reward")
+    axes.grid(alpha=0.3)
+    accuracy = axes.twinx()
+    for key, style in (("rewards/accuracies", "-"), ("eval_rewards/accuracies", "o")):
+        points = [(r["step"], r[key]) for r in records if key in r]
+        if points:
+            accuracy.plot(*zip(*points), style, color="tab:gray", linewidth=1, markersize=4,
+                          label="accuracy" if style == "-" else "eval accuracy")
+    accuracy.set_ylim(-0.05, 1.05)
+    accuracy.set_ylabel("reward accuracy")
+    axes.set_title("preference rewards (eval: points)")
+    axes.legend(loc="upper left", fontsize=8)
+
+
 def plot_losses(records: list[dict[str, Any]], path: Path) -> None:
     """Train and eval loss against step, written atomically to `path` (PNG), in two panels.
 
@@ -70,7 +95,11 @@ def plot_losses(records: list[dict[str, Any]], path: Path) -> None:
 
     train = [(r["step"], r["loss"]) for r in records if "loss" in r]
     evaluation = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
-    figure, (whole, later) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    preference = any("rewards/margins" in r or "eval_rewards/margins" in r for r in records)
+    figure, axes = plt.subplots(1, 3 if preference else 2, figsize=(16.5 if preference else 11, 4), dpi=100)
+    whole, later = axes[0], axes[1]
+    if preference:
+        _draw_rewards(axes[2], records)
     _draw(whole, train, evaluation, log=True)
     whole.set_title("whole run" + (" (log scale)" if whole.get_yscale() == "log" else ""))
     whole.set_ylabel("loss")
@@ -194,6 +223,8 @@ class ProgressBar(TrainerCallback):
         if last:
             info = (f"loss {last['loss']:.4f}  lr {last.get('learning_rate', 0):.2e}  "
                     f"{last['tokens_per_s']:,.0f} tok/s")
+            if "rewards/accuracies" in last:  # preference runs: is the chosen answer winning, and by how much
+                info += f"  acc {last['rewards/accuracies']:.2f}  margin {last.get('rewards/margins', 0):.3f}"
         self.progress.update(self.task, completed=state.global_step, info=info)
 
     def on_train_end(self, args, state, control, **kwargs):
