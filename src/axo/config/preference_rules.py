@@ -41,6 +41,10 @@ def preference_findings(cfg: AxoConfig, user_set: set[str]) -> list:
     if cfg.dpo_padding_free and method in ("dpo", "ipo"):
         found.append(Finding("dpo_padding_free", "cannot run: TRL 1.15 has padding-free DPO disabled (it warns and "
                              "pads), so the memory you planned for would not be saved.", "Remove it."))
+    if cfg.remove_unused_columns:
+        found.append(Finding("remove_unused_columns", "has no effect: axo keeps the dataset columns its collators "
+                             "and TRL's trainers read (dropping them would leave the trainer nothing to train on).",
+                             "Remove it.", Severity.WARNING, Kind.CONFLICT))
     if cfg.rpo_alpha is not None and cfg.dpo_loss_type:
         found.append(Finding("rpo_alpha", "and `dpo_loss_type` both choose the DPO losses.",
                              "Keep one: `dpo_loss_type: [sigmoid, sft]` with `dpo_loss_weights: [1, α]` is RPO."))

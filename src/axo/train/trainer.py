@@ -149,8 +149,8 @@ def trained_count(inputs: dict[str, Any]) -> Any:
         return (inputs["chosen_labels"] != IGNORE_INDEX).sum() + (inputs["rejected_labels"] != IGNORE_INDEX).sum()
     if "completion_labels" in inputs:
         return (inputs["completion_labels"] != IGNORE_INDEX).sum()
-    if "chosen_input_ids" in inputs:  # a reward model scores whole sequences
-        return inputs["chosen_input_ids"].shape[0] * 2
+    if "input_ids" in inputs:  # a reward model's batch: chosen and rejected sequences, each scored once
+        return inputs["input_ids"].shape[0]
     return None
 
 

@@ -72,6 +72,10 @@ class PreferenceSection(Section):
         None, ge=1, description="Longest prompt (tokens) in preference rows; longer prompts are dropped like "
         "over-long rows. Default: no limit beyond `sequence_len`.",
     )
+    remove_unused_columns: bool | None = Field(
+        None, description="Axolotl's switch for dropping dataset columns the model's forward does not take; axo "
+        "always keeps the columns its collators and TRL's trainers read, as Axolotl's `false`.",
+    )
     reward_model: bool | None = Field(
         None, description="Train a reward model (a sequence-scoring head, TRL's RewardTrainer) on chosen/"
         "rejected pairs, e.g. `type: bradley_terry.chat_template`.",
