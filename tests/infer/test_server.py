@@ -22,9 +22,12 @@ KEY = "test-key-not-a-secret"
 PROMPT = "The quick brown"
 
 
-def _train(folder: Path, model_dir: Path, name: str, seed: int) -> Path:
+def _train(folder: Path, model_dir: Path, name: str, seed: int, preference: bool = False) -> Path:
+    """An SFT adapter, or (`preference`) a DPO-tuned one: the server takes both side by side, unchanged."""
+    data = f"  - path: {folder / 'pairs.jsonl'}\n    type: chatml.intel\nrl: dpo\n" if preference else \
+        f"  - path: {folder / 'data.jsonl'}\n    type: alpaca\n"
     cfg = load(f"base_model: {model_dir}\nlearning_rate: 3e-2\nadapter: lora\nlora_r: 4\nlora_target_linear: true\n"
-               f"datasets:\n  - path: {folder / 'data.jsonl'}\n    type: alpaca\nmicro_batch_size: 4\nmax_steps: 4\n"
+               f"datasets:\n{data}micro_batch_size: 4\nmax_steps: 4\n"
                f"seed: {seed}\noutput_dir: {folder / name}\ndataset_prepared_path: {folder / 'prepared'}\n"
                "save_strategy: 'no'\n").require()
     return train(cfg, progress=False).output_dir
@@ -35,7 +38,10 @@ def server(tmp_path_factory, tiny_llama_dir):
     folder = tmp_path_factory.mktemp("serve")
     (folder / "data.jsonl").write_text("".join(json.dumps({"instruction": f"Say {i}.", "output": f"{i} " * 6}) + "\n"
                                                for i in range(8)))
-    first, second = _train(folder, tiny_llama_dir, "first", 1), _train(folder, tiny_llama_dir, "second", 2)
+    (folder / "pairs.jsonl").write_text("".join(json.dumps({"question": f"Say {i}.", "chosen": f"{i} " * 6,
+                                                            "rejected": "no"}) + "\n" for i in range(8)))
+    first = _train(folder, tiny_llama_dir, "first", 1)
+    second = _train(folder, tiny_llama_dir, "second", 2, preference=True)  # a DPO adapter served like any other
     run = open_run(first)
     pool = pool_for_run(run, {"first": first, "second": second}, "base")
     import uvicorn

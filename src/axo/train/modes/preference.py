@@ -158,10 +158,17 @@ class PreferenceMode(TrainingMode):
         kwargs: dict[str, Any] = {}
         if self.method in REFERENCE_METHODS:
             kwargs["ref_model"] = parts.reference
-        return trainer_class(model=parts.model, args=parts.arguments, train_dataset=parts.data.train,
-                             eval_dataset=parts.data.eval, processing_class=parts.tokenizer,
-                             callbacks=parts.callbacks, optimizers=parts.optimizers,
-                             offload_activations=parts.offload_activations, **kwargs)
+        trainer = trainer_class(model=parts.model, args=parts.arguments, train_dataset=parts.data.train,
+                                eval_dataset=parts.data.eval, processing_class=parts.tokenizer,
+                                callbacks=parts.callbacks, optimizers=parts.optimizers,
+                                offload_activations=parts.offload_activations, **kwargs)
+        peft_config = getattr(trainer.model, "peft_config", {})
+        if "ref" in peft_config and "default" in peft_config and not self.cfg.lora_model_dir:
+            # TRL copies an adapter it is handed (a PEFT model) into a "ref" adapter and scores the reference
+            # with it; for a new adapter that copy is the base, so drop it: the reference is the base with the
+            # adapter disabled, and no `ref/` adapter is saved next to the trained one
+            trainer.model.delete_adapter("ref")
+        return trainer
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"method": METHOD_NAMES[self.method]}
