@@ -186,13 +186,6 @@ def test_unknown_key_in_special_tokens():
     assert "did you mean 'eos_token'" in problem.message
 
 
-def test_pretraining_stream_without_datasets_names_the_missing_feature():
-    loaded = load("base_model: ./m\nlearning_rate: 2e-4\npretraining_dataset:\n  - path: c4\n    type: pretrain\n")
-    problem = find(loaded, "pretraining_dataset")
-    assert problem.severity is Severity.ERROR and "streams pretraining data" in problem.message
-    assert loaded.errors[0].key == "pretraining_dataset"  # named first, before "datasets is missing"
-
-
 def test_plugins_in_entry_point_spelling_are_recognised():
     loaded = load(BASE + "plugins:\n  - axolotl.integrations.kernels:KernelsPlugin\n")
     assert "MoE expert kernels" in find(loaded, "plugins[0]").message

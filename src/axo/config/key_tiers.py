@@ -36,8 +36,6 @@ _TIERS: tuple[tuple[Tier, str, tuple[str, ...]], ...] = (
     (Tier.METHOD, "diffusion language-model training", ("diffusion*",)),
     (Tier.METHOD, "multimodal training", ("processor_type", "processor_kwargs", "image_size",
                                           "image_resize_algorithm", "freeze_mm_modules")),
-    (Tier.METHOD, "streamed pretraining data", ("pretraining_dataset", "pretraining_sample_concatenation",
-                                                "pretrain_multipack_*", "streaming", "streaming_*")),
     (Tier.METHOD, ("another adapter or layer-selection method (ReLoRA, LISA, MoRA, MixLoRA, Spectrum, QAT, "
                    "Q-GaLore, LLM Compressor)"),
      ("relora*", "lisa_*", "mora", "mixlora_*", "spectrum_*", "qat", "qgalore_*", "llmcompressor", "dense_mixer")),

@@ -145,13 +145,6 @@ def refuse_training_modes(data: dict[str, Any], schema_keys: set[str], locate: L
             del data[key]
         elif key not in schema_keys or _unset(data[key]):
             del data[key]
-    if data.get("pretraining_dataset") and not data.get("datasets"):
-        line, origin = locate(("pretraining_dataset",))
-        problems.append(Problem(Severity.ERROR, Kind.UNSUPPORTED_KEY, "pretraining_dataset", "streams pretraining "
-                                "data, which axo does not have (it reads `datasets:`); this config has nothing "
-                                "else to train on.", "Give the data as a `datasets:` entry with `type: completion` "
-                                "(axo tokenizes it in full instead of streaming it).", line, origin))
-        del data["pretraining_dataset"]
     problems += _check_dataset_types(data, mode is not None, locate)
     return problems
 

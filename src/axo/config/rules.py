@@ -10,6 +10,7 @@ from axo.config import plugins
 from axo.config.hardware import Hardware
 from axo.config.paths import looks_like_hub_id
 from axo.config.preference_rules import preference_findings
+from axo.config.pretraining_rules import pretraining_findings
 from axo.config.problems import Kind, Severity
 from axo.config.schema import AxoConfig
 
@@ -120,7 +121,7 @@ def _conflicts(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
     elif forced and cfg.load_in_8bit:
         found.append(Finding(forced[0], "cannot be used with an 8-bit base (`load_in_8bit`); the fused path handles "
                              "bf16/fp16/fp32 and 4-bit bases.", f"Remove `{forced[0]}`, or use `load_in_4bit` (QLoRA)."))
-    if not cfg.datasets:
+    if not cfg.datasets and not cfg.pretraining_dataset:
         found.append(Finding("datasets", "is missing: a training run needs at least one dataset.",
                              "Add `datasets:` with an entry such as `- path: data.jsonl` and `type: alpaca`."))
     return found
@@ -226,7 +227,7 @@ def _remote_code(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
 
 
 RULES: tuple[Callable[[AxoConfig, set[str]], list[Finding]], ...] = (_conflicts, _ignored, _remote_code,
-                                                                     preference_findings)
+                                                                     preference_findings, pretraining_findings)
 
 
 def check_rules(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:

@@ -232,6 +232,8 @@ def _from_pretrained(cfg: AxoConfig, source: str, load_kwargs: dict[str, Any], r
         # What was loaded is asked for only when an override may have changed it (the plain path stays as
         # is). Mismatched shapes are let through to be listed here: transformers' own error names none.
         load_kwargs = {"ignore_mismatched_sizes": True, **load_kwargs, "output_loading_info": True}
+    if cfg.reinit_weights:  # pretraining from scratch: the architecture alone, freshly initialised
+        return _from_config(cfg, load_kwargs)
     try:
         loaded = _model_class(cfg).from_pretrained(source, **load_kwargs)
         model, info = loaded if overrides else (loaded, {})
@@ -254,6 +256,21 @@ def _from_pretrained(cfg: AxoConfig, source: str, load_kwargs: dict[str, Any], r
             raise _overrides_do_not_fit(cfg, overrides, f"{missing[0]} is not in the checkpoint ({len(missing)} "
                                         "weights would start from random values)")
     return model
+
+
+def _from_config(cfg: AxoConfig, load_kwargs: dict[str, Any]) -> PreTrainedModel:
+    """`reinit_weights`: the model built from its config with the architecture's own random initialisation (as
+    Axolotl's `_load_model_from_config`), in the training dtype, on the device the weights would have gone to."""
+    import torch
+
+    if load_kwargs.get("quantization_config") is not None:
+        raise _error("reinit_weights", "a freshly initialised model cannot be loaded in 4/8 bits (there are no "
+                     "trained weights to quantize).", "Remove `load_in_4bit`/`load_in_8bit`, or `reinit_weights`.")
+    model = _model_class(cfg).from_config(load_kwargs["config"], dtype=load_kwargs.get("dtype"),
+                                          attn_implementation=load_kwargs.get("attn_implementation"),
+                                          trust_remote_code=cfg.trust_remote_code)
+    device = (load_kwargs.get("device_map") or {}).get("")
+    return model.to(f"cuda:{device}") if device is not None and torch.cuda.is_available() else model
 
 
 _NEW_HEADS = ("score.", "classifier.")  # a classification head is new by design (num_labels)

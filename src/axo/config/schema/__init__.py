@@ -16,6 +16,7 @@ from axo.config.schema.integrations import DistributedSection, LoggingSection
 from axo.config.schema.kernels import KernelSection
 from axo.config.schema.model import ModelSection, SpecialTokens
 from axo.config.schema.preference import PreferenceSection
+from axo.config.schema.pretraining import PretrainingSection
 from axo.config.schema.quantization import QuantizationSection
 from axo.config.schema.training import TrainingSection
 
@@ -23,6 +24,7 @@ from axo.config.schema.training import TrainingSection
 # pydantic orders inherited fields from the last base to the first, so the bases are listed in reverse
 # of the order a config reads in (model first).
 class AxoConfig(
+    PretrainingSection,
     PreferenceSection,
     KernelSection,
     DistributedSection,

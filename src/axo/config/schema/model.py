@@ -54,6 +54,10 @@ class ModelSection(Section):
     overrides_of_model_kwargs: dict[str, Any] | None = Field(
         None, alias="model_kwargs", description="Extra keyword arguments for `from_pretrained`.",
     )
+    reinit_weights: bool | None = Field(
+        None, description="Start from random weights of `base_model`'s architecture (its config) instead of its "
+        "trained weights: pretraining from scratch.",
+    )
     num_labels: int | None = Field(
         None, ge=1, description="Number of classes for sequence classification (loads a classification head).",
     )

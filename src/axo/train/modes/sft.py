@@ -17,7 +17,7 @@ class SupervisedMode(TrainingMode):
 
     @classmethod
     def selects(cls, cfg: AxoConfig) -> bool:
-        return not cfg.rl and not cfg.reward_model
+        return not cfg.rl and not cfg.reward_model and not cfg.pretraining_dataset
 
     def prepare(self, tokenizer: Any, config_dir: Path | None, *, force: bool = False) -> PreparedSplits:
         from axo.data.prepare import prepare_data
