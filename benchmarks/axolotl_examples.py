@@ -78,9 +78,9 @@ def _family(key: str, message: str) -> str:
     text = f"{key} {message}"
     for words, family in (
         (("process-reward-model",), "process reward models (not in axo)"),
-        (("preference tuning", "reward-model", "reward model"), "preference tuning / reward models (issue 18)"),
+        (("preference tuning", "reward-model", "reward model"), "preference tuning / reward models"),
         (("reinforcement learning",), "online RL: GRPO, GDPO, EBFT (not in axo)"),
-        (("pretraining_dataset",), "streamed pretraining data (not in axo)"),
+        (("pretraining_dataset",), "streamed pretraining data"),
         (("cut_cross_entropy",), "Cut Cross Entropy under FSDP"),
         (("chat template",), "chat template not bundled"), (("optimizer",), "optimizer"),
         (("attn_implementation",), "attention backend"),

@@ -147,6 +147,8 @@ def test_config_rules_max_steps_type_and_eval(tmp_path):
     assert [p.key for p in loaded.errors] == ["max_steps"] and "a stream has no length" in loaded.errors[0].message
     loaded = _load(tmp_path, base.replace("type: pretrain", "type: alpaca") + "max_steps: 5\nval_set_size: 0.1\n")
     assert sorted(p.key for p in loaded.errors) == ["pretraining_dataset[0].type", "val_set_size"]
+    loaded = _load(tmp_path, base.replace("type: pretrain", "type: completion\n    field: body") + "max_steps: 5\n")
+    assert loaded.ok and loaded.config.pretraining_dataset[0].text_column == "body"  # Axolotl's completion spelling
     loaded = _load(tmp_path, base + "max_steps: 5\n")
     assert loaded.ok and mode_for(loaded.config).name == "pretraining"
     assert not [p for p in loaded.problems if p.severity is Severity.WARNING and "pretrain" in p.key]

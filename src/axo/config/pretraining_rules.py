@@ -6,7 +6,7 @@ from __future__ import annotations
 from axo.config.problems import Kind, Severity
 from axo.config.schema import AxoConfig
 
-STREAMED_TYPES = ("pretrain",)
+STREAMED_TYPES = ("pretrain", "completion")  # raw text either way: a stream of documents
 
 
 def pretraining_findings(cfg: AxoConfig, user_set: set[str]) -> list:

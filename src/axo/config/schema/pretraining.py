@@ -3,7 +3,7 @@ tokenized and packed while training runs (train/modes/pretraining.py, data/strea
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from axo.config.schema.base import Section
 
@@ -18,8 +18,17 @@ class PretrainingDataset(Section):
     name: str | None = Field(None, description="The Hub dataset's configuration (subset), e.g. `sample-10BT`.")
     split: str = Field("train", description="The split to stream.")
     text_column: str = Field("text", description="The column holding each document's text.")
-    type: str | None = Field("pretrain", description="How rows become tokens: `pretrain` (the only type axo "
-                             "streams): the text, tokenized with the tokenizer's BOS, then EOS.")
+    type: str | None = Field("pretrain", description="How rows become tokens: `pretrain`, or Axolotl's `completion` "
+                             "(the same for a stream: its `field` names the text column): the text, tokenized with "
+                             "the tokenizer's BOS, then EOS.")
+    field: str | None = Field(None, description="With `type: completion`: the column holding the text (Axolotl's "
+                              "completion format's name for `text_column`).")
+
+    @model_validator(mode="after")
+    def _completion_field(self) -> PretrainingDataset:
+        if self.field is not None:
+            self.text_column = self.field
+        return self
     data_files: str | list[str] | None = Field(None, description="Files of the dataset to stream (as "
                                                "`datasets.load_dataset`'s `data_files`).")
     skip: int | None = Field(None, ge=0, description="Skip this many documents at the start of the stream.")
