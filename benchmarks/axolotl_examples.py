@@ -76,6 +76,9 @@ def oracle(root: Path) -> None:
 def _family(key: str, message: str) -> str:
     """A refusal's feature family, for the table."""
     text = f"{key} {message}"
+    plugin = re.search(r"plugin `[\w.]*?(\w+)` is .*a training method axo does not have", message)
+    if plugin:
+        return f"a training method axo lacks ({plugin.group(1)})"
     for words, family in (
         (("process-reward-model",), "process reward models (not in axo)"),
         (("preference tuning", "reward-model", "reward model"), "preference tuning / reward models"),

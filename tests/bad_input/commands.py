@@ -185,6 +185,9 @@ CASES = [
     # ---- Axolotl features axo does not have yet (issue 17: an error naming the feature, not SFT on prompts) ----
     Case("cmd-rl-grpo", "an Axolotl GRPO config (`rl: grpo`, online RL axo does not have)", "train",
          BASE + "rl: grpo\n", (), ("rl", "GRPO reinforcement learning", "does not have")),
+    Case("cmd-diffusion-plugin", "Axolotl's diffusion plugin (a training objective axo does not have)", "train",
+         BASE + "plugins:\n  - axolotl.integrations.diffusion.DiffusionPlugin\n", (),
+         ("plugins[0]", "diffusion language-model training", "would train plain causal-LM")),
     Case("cmd-reward-model", "a reward-model config with SFT (alpaca) data", "validate", BASE + "reward_model: true\n", (),
          ("reward_model",)),
 ]

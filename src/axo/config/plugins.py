@@ -40,6 +40,11 @@ _WHAT = {
 }
 
 
+# Plugins that replace the training objective: without them axo would train something else (plain causal-LM
+# fine-tuning), so they are errors, like `rl: grpo`; the others change how or what is logged, and are warnings.
+METHOD_PLUGINS = frozenset({"DiffusionPlugin", "DiffusionDecisionPlugin", "KDPlugin", "NemoGymPlugin"})
+
+
 def normalize(name: str) -> str:
     """Axolotl accepts entry-point spellings (`module:Class`) for the dotted name."""
     module, separator, cls = name.partition(":")
@@ -70,6 +75,12 @@ def apply_plugins(data: dict[str, Any], schema_keys: set[str], locate) -> list[P
                                         line, origin))
             continue
         cls = name.rsplit(".", 1)[-1]
+        if name in AXOLOTL_PLUGINS and cls in METHOD_PLUGINS:
+            problems.append(Problem(Severity.ERROR, Kind.UNSUPPORTED_KEY, where, f"plugin `{raw}` is {_WHAT[cls]}, "
+                                    "a training method axo does not have; without it axo would train plain "
+                                    "causal-LM fine-tuning instead.", "Train this config with Axolotl, or remove "
+                                    "the plugin and its keys to fine-tune the usual way.", line, origin))
+            continue
         if name in AXOLOTL_PLUGINS:
             what = _WHAT.get(cls, "its part of Axolotl")
             message = f"plugin `{raw}` is not available in axo: it would have added {what}; it is ignored."
