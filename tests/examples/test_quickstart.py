@@ -45,13 +45,8 @@ def test_held_out_messages_are_unseen_and_the_majority_baseline_is_above_chance(
     assert counts.most_common(1)[0] == ("shipping", 35) and len(held_out) == 100
 
 
-def test_config_trains_and_the_held_out_file_evaluates(tmp_path, tiny_llama_dir, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    run = tmp_path / "run"
-    trained = CliRunner().invoke(app, ["train", str(QUICKSTART / "config.yml"), "--base_model", str(tiny_llama_dir),
-                                       "--max_steps", "2", "--peft_layers_to_transform", "[1]",
-                                       "--output_dir", str(run), "--dataset_prepared_path", str(tmp_path / "prepared")])
-    assert trained.exit_code == 0, trained.output
+def test_config_trains_and_the_held_out_file_evaluates(train_example):
+    run = train_example(QUICKSTART / "config.yml")
     evaluated = CliRunner().invoke(app, ["evaluate", str(run), "-r", str(QUICKSTART / "held_out.jsonl"),
                                          "--limit", "8", "--max-new-tokens", "2", "--compare-base"])
     assert evaluated.exit_code == 0, evaluated.output
