@@ -187,7 +187,11 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     model, resized = model_for_training(cfg, tokenizer, hardware, say=say, base_model=base_model,
                                         fused_lora_blocked=fused_lora_blocked(cfg, engine),
                                         loss_kernels=mode.loss_kernels)
-    reference = load_model(cfg, tokenizer, hardware)[0] if mode.needs_reference_copy() else None
+    reference = None
+    if mode.needs_reference_copy():  # a full fine-tune of a method that compares with the starting model
+        reference = load_model(cfg, tokenizer, hardware)[0]
+        say("reference model: a frozen copy of the base (a full fine-tune compares against it; "
+            "precompute_ref_log_probs: true would free it)")
 
     recorder = RunRecorder(output_dir)
     stopper = StopOnSignal()
