@@ -45,10 +45,10 @@ def test_pairs_are_balanced_and_held_out_prompts_are_unseen():
 def test_config_trains_with_dpo_and_the_held_out_pairs_evaluate(train_example):
     run = train_example(EXAMPLE / "config.yml")
     evaluated = CliRunner().invoke(app, ["evaluate", str(run), "--pairs", str(EXAMPLE / "held_out.jsonl"),
-                                         "--compare-base"])
+                                         "--limit", "8", "--compare-base"])
     assert evaluated.exit_code == 0, evaluated.output
     results = json.loads((run / "eval_results.json").read_text())
     adapter, base = results["adapter"]["preference"], results["base"]["preference"]
-    assert adapter["pairs"] == base["pairs"] == 80
+    assert adapter["pairs"] == base["pairs"] == 8
     assert 0.0 <= adapter["reward_accuracy"] <= 1.0 and "reward_accuracy" not in base
     assert 0.0 <= base["preference_accuracy"] <= 1.0

@@ -34,7 +34,7 @@ def evaluate(
     self_consistency: int = typer.Option(0, "--self-consistency", help="Sample N answers per row; report the "
                                          "majority vote's accuracy and the agreement rate."),
     max_new_tokens: int = typer.Option(128, "--max-new-tokens", min=1),
-    limit: int = typer.Option(None, "--limit", help="Use only the first N reference rows."),
+    limit: int = typer.Option(None, "--limit", help="Use only the first N reference rows (or pairs)."),
     choices: str = typer.Option(None, "--choices", help="Comma-separated labels for classification rows without a "
                                 "`choices` field: reports the accuracy of the first label each output names, and "
                                 "the majority-class baseline.", show_default=False),
@@ -84,7 +84,7 @@ def evaluate(
             preference = bool(run.cfg.rl or run.cfg.reward_model)
             samples = []
             if preference:
-                results[name] = preference_metrics(run, model, tokenizer, pairs, bare, err)
+                results[name] = preference_metrics(run, model, tokenizer, pairs, bare, err, limit)
             elif run.cfg.val_set_size > 0 or run.cfg.test_datasets:
                 try:
                     cfg = run.cfg.model_copy(update={"base_model": run.base_model})

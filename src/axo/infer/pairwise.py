@@ -99,13 +99,15 @@ def policy_metrics(model: Any, tokenizer: Any, rows: list[dict[str, Any]], *, be
     return result
 
 
-def preference_metrics(run: Any, model: Any, tokenizer: Any, pairs_file: Any, base: bool, err: Any) -> dict[str, Any]:
+def preference_metrics(run: Any, model: Any, tokenizer: Any, pairs_file: Any, base: bool, err: Any,
+                       limit: int | None = None) -> dict[str, Any]:
     """`axo evaluate`'s metrics for a preference or reward-model run: on `pairs_file` (read with the run's first
-    dataset `type:`) or else on the run's eval split; an empty dict, with a note, when there are no pairs."""
+    dataset `type:`) or else on the run's eval split, the first `limit` pairs when given; an empty dict, with a
+    note, when there are no pairs."""
     from axo.train.modes.preference import beta, preference_method
 
     method = preference_method(run.cfg)
-    rows = _pairs(run, tokenizer, pairs_file, method)
+    rows = _pairs(run, tokenizer, pairs_file, method)[:limit]
     if method == "kto" and pairs_file is None:
         err.print("[yellow]note[/] a KTO run's eval split holds single completions, not pairs: give --pairs "
                   "FILE with chosen/rejected rows to compare them.", highlight=False)
