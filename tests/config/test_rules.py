@@ -73,10 +73,10 @@ def test_fused_lora_keys_default_on_for_lora_and_refuse_dora_and_8bit():
     assert "full fine-tune" in find(full, "lora_o_kernel", Kind.CONFLICT).message
 
 
-def test_gradient_checkpointing_offload_is_reported_as_not_implemented():
+def test_gradient_checkpointing_offload_is_checkpointing_with_offloaded_activations():
     loaded = load(BASE + "gradient_checkpointing: offload\n")
-    finding = find(loaded, "gradient_checkpointing", Kind.NOT_IMPLEMENTED)
-    assert finding.severity == Severity.WARNING and "offload" in finding.message
+    assert loaded.ok and loaded.config.gradient_checkpointing == "offload"
+    assert not [p for p in loaded.problems if p.key == "gradient_checkpointing"]  # implemented: nothing to warn
 
 
 @pytest.mark.parametrize(("text", "key"), [("embeddings_skip_upcast: true\n", "embeddings_skip_upcast"),

@@ -102,7 +102,8 @@ def test_torch_compile_compiles_the_model(workspace, tiny_llama_dir, monkeypatch
     assert calls and calls[0].get("backend") == "eager"
 
 
-def test_activation_offloading_moves_saved_activations_to_cpu(workspace, tiny_llama_dir, monkeypatch):
+@pytest.mark.parametrize("setting", ["activation_offloading: true", "gradient_checkpointing: offload"])
+def test_activation_offloading_moves_saved_activations_to_cpu(setting, workspace, tiny_llama_dir, monkeypatch):
     import torch
 
     entered = []
@@ -114,8 +115,10 @@ def test_activation_offloading_moves_saved_activations_to_cpu(workspace, tiny_ll
             entered.append(k)
 
     monkeypatch.setattr(torch.autograd.graph, "save_on_cpu", Spy)
-    cfg = load(tiny_lora_config(workspace, tiny_llama_dir, "offload", "activation_offloading: true\n"
-                                "save_strategy: 'no'\n", steps="max_steps: 2")).require()
+    cfg = load(tiny_lora_config(workspace, tiny_llama_dir, "offload", f"{setting}\nsave_strategy: 'no'\n",
+                                steps="max_steps: 2")).require()
+    assert not [p for p in load(tiny_lora_config(workspace, tiny_llama_dir, "o", setting)).problems
+                if p.key == "gradient_checkpointing"]  # `offload` is implemented: no "not implemented" warning
     result = train(cfg, progress=False)
     assert result.steps == 2 and len(entered) == 2  # one context per training step
 

@@ -186,11 +186,6 @@ def _ignored(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
     if "gradient_checkpointing_keep_layers" in user_set and not cfg.gradient_checkpointing:
         ignored("gradient_checkpointing_keep_layers", "`gradient_checkpointing` is off, so every layer keeps its "
                 "activations", "Set `gradient_checkpointing: true`, or remove the key.")
-    if cfg.gradient_checkpointing == "offload":
-        found.append(Finding("gradient_checkpointing", "`offload` is not implemented in axo yet: layers are "
-                             "checkpointed and recomputed, but their saved inputs stay in GPU memory.",
-                             "Use `gradient_checkpointing: true`, or QLoRA / a smaller micro_batch_size to save memory.",
-                             Severity.WARNING, Kind.NOT_IMPLEMENTED))
     if "sample_packing_eff_est" in user_set:
         found.append(Finding("sample_packing_eff_est", "is not needed: axo packs before training starts and knows "
                              "the exact number of rows and steps.", None, Severity.NOTE, Kind.DERIVED))

@@ -207,7 +207,7 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     with tracker_env(cfg):  # the trackers' callbacks read their settings from the environment
         trainer = mode.build_trainer(TrainerParts(
             model=model, tokenizer=tokenizer, arguments=arguments, data=data, callbacks=callbacks,
-            optimizers=(custom_optimizer(cfg, model), None), offload_activations=bool(cfg.activation_offloading),
+            optimizers=(custom_optimizer(cfg, model), None), offload_activations=bool(cfg.activation_offloading) or cfg.gradient_checkpointing == "offload",
             reference=reference))
         recorder.trainer = watchdog.trainer = trainer
         trainer.remove_callback(PrinterCallback)  # raw log dicts; metrics.jsonl and the progress bar replace them

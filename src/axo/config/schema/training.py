@@ -93,7 +93,8 @@ class TrainingSection(Section):
     metric_for_best_model: str | None = Field(None, description="Metric that picks the best checkpoint (default `eval_loss`).")
     greater_is_better: bool | None = Field(None, description="Whether a larger `metric_for_best_model` is better.")
     gradient_checkpointing: bool | Literal["offload"] = Field(
-        False, description="Recompute activations in the backward pass to save memory.",
+        False, description="Recompute activations in the backward pass to save memory; `offload` also keeps the "
+        "layer inputs kept for the recomputation in CPU memory (torch's `save_on_cpu`, as `activation_offloading`).",
     )
     gradient_checkpointing_kwargs: dict[str, Any] | None = Field(
         None, description="Passed to transformers, e.g. `{use_reentrant: false}`.",
