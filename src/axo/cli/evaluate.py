@@ -53,7 +53,12 @@ def evaluate(
     accuracy (chosen scored above rejected)."""
     from axo.data.errors import DataError
     from axo.data.prepare import prepare_data
-    from axo.infer.evaluate import EvalOptions, evaluate_model, read_json_schema, read_references
+    from axo.infer.evaluate import (
+        EvalOptions,
+        evaluate_model,
+        read_json_schema,
+        read_references,
+    )
     from axo.infer.loading import describe_model, load_for_inference
     from axo.infer.pairwise import preference_metrics
     from axo.infer.run_dir import open_run

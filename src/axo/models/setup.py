@@ -3,7 +3,8 @@ adapter, frozen layers, and axo's fused LoRA path."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from axo.config.hardware import Hardware
 from axo.config.schema import AxoConfig

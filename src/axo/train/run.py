@@ -32,7 +32,13 @@ from axo.train.distributed import (
 from axo.train.guards import FaultInjector, LossWatchdog, StopOnSignal
 from axo.train.modes import TrainerParts, mode_for
 from axo.train.optimizers import custom_optimizer
-from axo.train.outputs import mark_run, now_iso, write_config, write_model_card, write_provenance
+from axo.train.outputs import (
+    mark_run,
+    now_iso,
+    write_config,
+    write_model_card,
+    write_provenance,
+)
 from axo.train.recompute import KeepTopLayers
 from axo.train.trackers import tracker_env
 from axo.train.upstream_warnings import silence_upstream_deprecations

@@ -9,9 +9,10 @@ about the method. Model loading, kernels and the adapter are one shared call (mo
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from axo.config.schema import AxoConfig
 

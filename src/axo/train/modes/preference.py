@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from axo.config.schema import AxoConfig
-from axo.train.modes.base import PreparedSplits, TrainerData, TrainerParts, TrainingMode, register_mode
+from axo.train.modes.base import (
+    PreparedSplits,
+    TrainerData,
+    TrainerParts,
+    TrainingMode,
+    register_mode,
+)
 
 METHOD_NAMES = {"dpo": "DPO", "ipo": "IPO", "orpo": "ORPO", "simpo": "SimPO", "kto": "KTO", "reward": "reward model"}
 REFERENCE_METHODS = frozenset({"dpo", "ipo", "kto"})  # the losses compare the policy with a frozen reference

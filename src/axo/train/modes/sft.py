@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from axo.config.schema import AxoConfig
-from axo.train.modes.base import PreparedSplits, TrainerData, TrainerParts, TrainingMode, register_mode
+from axo.train.modes.base import (
+    PreparedSplits,
+    TrainerData,
+    TrainerParts,
+    TrainingMode,
+    register_mode,
+)
 
 
 @register_mode
