@@ -9,6 +9,7 @@ methods that compare against one (DPO, IPO, KTO) and only when `precompute_ref_l
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,9 @@ def _trl_classes(method: str) -> tuple[type, type]:
         from trl import KTOConfig, KTOTrainer
 
         return KTOTrainer, KTOConfig
+    if method in ("orpo", "simpo"):
+        # TRL prints an "unstable API" notice on every import of trl.experimental; axo pins the TRL it runs
+        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     if method == "orpo":
         from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
