@@ -27,7 +27,7 @@ def runs(tmp_path_factory, tiny_llama_dir) -> dict[str, Path]:
                              ("reward", "reward_model: true\nchat_template: chatml\n", "bradley_terry.chat_template")):
         cfg = load(f"base_model: {tiny_llama_dir}\n{head}learning_rate: 5e-2\nadapter: lora\nlora_r: 4\n"
                    f"lora_target_linear: true\ndatasets:\n  - path: {folder / 'pairs.jsonl'}\n    type: {kind}\n"
-                   f"val_set_size: 4\nmicro_batch_size: 4\nmax_steps: 6\nseed: 1\noutput_dir: {folder / name}\n"
+                   f"val_set_size: 4\nmicro_batch_size: 4\nmax_steps: 4\nseed: 1\noutput_dir: {folder / name}\n"
                    f"dataset_prepared_path: {folder / 'prepared'}\nsave_strategy: 'no'\n").require()
         out[name] = train(cfg, progress=False).output_dir
     return out
@@ -39,7 +39,7 @@ def test_evaluate_scores_a_dpo_policy_against_its_base(runs):
     scores = json.loads((runs["dpo"] / "eval_results.json").read_text())
     adapter, base = scores["adapter"]["preference"], scores["base"]["preference"]
     assert adapter["pairs"] == base["pairs"] == 4
-    assert adapter["reward_accuracy"] == 1.0 and adapter["reward_margin"] > 0  # 6 steps at lr 5e-2 on 8 pairs
+    assert adapter["reward_accuracy"] == 1.0 and adapter["reward_margin"] > 0  # 4 steps at lr 5e-2 on 8 pairs
     assert "reward_accuracy" not in base  # the base has no reference to be compared with
     assert 0 <= base["preference_accuracy"] <= adapter["preference_accuracy"] == 1.0
 
