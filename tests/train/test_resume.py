@@ -105,11 +105,16 @@ def test_sigterm_saves_stops_and_resumes(reference):
     assert all(torch.allclose(got[name], expected[name], atol=1e-5) for name in expected)
 
 
-def test_resume_path_without_a_checkpoint_is_a_clear_error(tmp_path, tiny_llama_dir):
+def test_resume_path_without_a_checkpoint_is_a_clear_error(tmp_path, tiny_llama_dir, monkeypatch):
+    from typer.testing import CliRunner
+
+    from axo.cli.main import app
+
     folder = _workspace(tmp_path, tiny_llama_dir, "bad-resume")
     (folder / "cfg.yml").write_text((folder / "cfg.yml").read_text() + "resume_from_checkpoint: out/checkpoint-9\n")
-    result = _axo(folder)
-    assert result.returncode == 1 and "not a complete checkpoint" in result.stderr and "Traceback" not in result.stderr
+    monkeypatch.chdir(folder)  # in this process: the same command, without a second interpreter's start-up
+    result = CliRunner().invoke(app, ["train", "cfg.yml"])
+    assert result.exit_code == 1 and "not a complete checkpoint" in result.output and "Traceback" not in result.output
 
 
 def test_full_fine_tune_killed_and_resumed_equals_uninterrupted(tmp_path, tiny_model_dirs):
