@@ -191,42 +191,45 @@ def _disk_full(root: Path, reason: str) -> ConfigError:
         "Free space on that disk, or point dataset_prepared_path at a disk with room.")])
 
 
-def load_prepared(folder: Path) -> tuple[dict[str, list[Sample]], dict[str, Any]] | None:
-    """The splits and meta saved in `folder`, or None when it is missing or incomplete."""
-    import pyarrow as pa
-
+def _load(folder: Path, read_split: Any, errors: tuple[type[Exception], ...]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """meta.json and each split it lists, read by `read_split(folder, name)`; None when the folder is missing,
+    incomplete or unreadable (any of `errors`): the caller prepares again."""
     meta_file = folder / "meta.json"
     if not meta_file.is_file():
         return None
     try:
         meta = json.loads(meta_file.read_text())
-        splits = {}
-        for name in meta["splits"]:
-            with pa.memory_map(str(folder / f"{name}.arrow")) as source:
-                table = pa.ipc.open_stream(source).read_all()
-            ids, labels = table.column("input_ids").to_pylist(), table.column("labels").to_pylist()
-            classes = table.column("label").to_pylist() if "label" in table.column_names else [None] * len(ids)
-            splits[name] = [Sample(i, l, n, c) for n, (i, l, c) in enumerate(zip(ids, labels, classes))]
-    except (OSError, ValueError, KeyError, pa.ArrowInvalid):
+        return {name: read_split(folder, name) for name in meta["splits"]}, meta
+    except (OSError, ValueError, KeyError, *errors):
         return None
-    return splits, meta
+
+
+def _read_samples(folder: Path, name: str) -> list[Sample]:
+    import pyarrow as pa
+
+    with pa.memory_map(str(folder / f"{name}.arrow")) as source:
+        table = pa.ipc.open_stream(source).read_all()
+    ids, labels = table.column("input_ids").to_pylist(), table.column("labels").to_pylist()
+    classes = table.column("label").to_pylist() if "label" in table.column_names else [None] * len(ids)
+    return [Sample(i, l, n, c) for n, (i, l, c) in enumerate(zip(ids, labels, classes))]
+
+
+def load_prepared(folder: Path) -> tuple[dict[str, list[Sample]], dict[str, Any]] | None:
+    """The splits and meta saved in `folder`, or None when it is missing or incomplete."""
+    import pyarrow as pa
+
+    return _load(folder, _read_samples, (pa.ArrowInvalid,))
+
+
+def _read_rows(folder: Path, name: str) -> list[dict[str, Any]]:
+    with (folder / f"{name}.jsonl").open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
 
 
 def load_rows(folder: Path) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]] | None:
     """The text-row splits (written with `write_rows`) and meta saved in `folder`, or None when it is missing
     or incomplete."""
-    meta_file = folder / "meta.json"
-    if not meta_file.is_file():
-        return None
-    try:
-        meta = json.loads(meta_file.read_text())
-        splits = {}
-        for name in meta["splits"]:
-            with (folder / f"{name}.jsonl").open(encoding="utf-8") as handle:
-                splits[name] = [json.loads(line) for line in handle]
-    except (OSError, ValueError, KeyError):
-        return None
-    return splits, meta
+    return _load(folder, _read_rows, ())
 
 
 def _alive(pid: int) -> bool:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from axo.config.schema import AxoConfig, DatasetConfig
 from axo.data.errors import data_error, describe
 from axo.data.sources import Rows
+from axo.registry import Registry
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -98,20 +99,16 @@ class PromptFormat(ABC):
                 "Check that the rows hold the text to learn and that the format's masking keeps some of it.")
 
 
-_FORMATS: dict[str, type[PromptFormat]] = {}
+_FORMATS: Registry[type[PromptFormat]] = Registry("prompt format")
 
 
 def register_format(cls: type[PromptFormat]) -> type[PromptFormat]:
     """Class decorator: make `cls` answer to `type: <cls.name>`. Names must be unique."""
-    if cls.name in _FORMATS:
-        raise ValueError(f"prompt format {cls.name!r} is registered twice ({_FORMATS[cls.name].__module__} and "
-                         f"{cls.__module__})")
-    _FORMATS[cls.name] = cls
-    return cls
+    return _FORMATS.register(cls)
 
 
 def registered_formats() -> dict[str, type[PromptFormat]]:
-    return dict(_FORMATS)
+    return _FORMATS.all()
 
 
 def format_for(tokenizer: PreTrainedTokenizerBase, cfg: AxoConfig, entry: DatasetConfig) -> PromptFormat:
@@ -127,6 +124,6 @@ def format_for(tokenizer: PreTrainedTokenizerBase, cfg: AxoConfig, entry: Datase
         name, style = "alpaca", None  # a `type:` mapping is an alpaca-like format over the user's fields
     cls = _FORMATS.get(name)
     if cls is None:
-        raise data_error(f"unknown dataset type {name!r}; known types: {', '.join(sorted(_FORMATS))}.",
+        raise data_error(f"unknown dataset type {name!r}; known types: {', '.join(sorted(_FORMATS.all()))}.",
                          origin=entry.path, key="type")
     return cls(tokenizer, cfg, entry, style)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from axo.config.schema import AxoConfig, DatasetConfig
 from axo.data.errors import data_error
 from axo.data.sources import Rows
+from axo.registry import Registry
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -53,20 +54,16 @@ class PreferenceFormat(ABC):
         malformed row (a missing or non-text side)."""
 
 
-_FORMATS: dict[str, type[PreferenceFormat]] = {}
+_FORMATS: Registry[type[PreferenceFormat]] = Registry("preference format")
 
 
 def register_preference_format(cls: type[PreferenceFormat]) -> type[PreferenceFormat]:
     """Class decorator: make `cls` answer to `type: <cls.name>` for its methods. Names must be unique."""
-    if cls.name in _FORMATS:
-        raise ValueError(f"preference format {cls.name!r} is registered twice ({_FORMATS[cls.name].__module__} "
-                         f"and {cls.__module__})")
-    _FORMATS[cls.name] = cls
-    return cls
+    return _FORMATS.register(cls)
 
 
 def registered_preference_formats() -> dict[str, type[PreferenceFormat]]:
-    return dict(_FORMATS)
+    return _FORMATS.all()
 
 
 def type_name(entry: DatasetConfig) -> str:
@@ -83,7 +80,7 @@ def preference_format_for(tokenizer: PreTrainedTokenizerBase, cfg: AxoConfig, en
     name = type_name(entry)
     cls = _FORMATS.get(name)
     if cls is None or method not in cls.methods:
-        known = sorted(n for n, c in _FORMATS.items() if method in c.methods)
+        known = sorted(n for n, c in _FORMATS.all().items() if method in c.methods)
         setting = "reward_model: true" if method == "reward" else f"rl: {method}"
         raise data_error(f"dataset type {name!r} is not a {method} dataset type; known: {', '.join(known)}.",
                          origin=entry.path, key="type",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from axo.config.schema import AxoConfig
+from axo.registry import Registry
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase, Trainer, TrainingArguments
@@ -115,25 +116,21 @@ class TrainingMode(ABC):
         return {"method": self.name}
 
 
-_MODES: dict[str, type[TrainingMode]] = {}
+_MODES: Registry[type[TrainingMode]] = Registry("training mode")
 
 
 def register_mode(cls: type[TrainingMode]) -> type[TrainingMode]:
     """Class decorator: register a training mode. Names must be unique."""
-    if cls.name in _MODES:
-        raise ValueError(f"training mode {cls.name!r} is registered twice ({_MODES[cls.name].__module__} and "
-                         f"{cls.__module__})")
-    _MODES[cls.name] = cls
-    return cls
+    return _MODES.register(cls)
 
 
 def registered_modes() -> dict[str, type[TrainingMode]]:
-    return dict(_MODES)
+    return _MODES.all()
 
 
 def mode_for(cfg: AxoConfig) -> TrainingMode:
     """The one registered mode that trains `cfg`."""
-    chosen = [cls for cls in _MODES.values() if cls.selects(cfg)]
+    chosen = [cls for cls in _MODES.all().values() if cls.selects(cfg)]
     if len(chosen) != 1:  # a bug in the modes' `selects`, not a user mistake
         raise RuntimeError(f"{len(chosen)} training modes select this config: {[c.name for c in chosen]}")
     return chosen[0](cfg)
