@@ -31,6 +31,12 @@ def tiny_llama_dir(tiny_model_dirs: dict[str, Path]) -> Path:
     return tiny_model_dirs["llama"]
 
 
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny BERT encoder with its WordPiece tokenizer (`tiny_models.build_bert`), for sequence classification."""
+    return tiny_models.build_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A temporary working directory holding `data.jsonl` with 8 short alpaca rows (test modules that

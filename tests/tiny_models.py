@@ -130,3 +130,38 @@ def build_model(architecture: str, directory: Path, tokenizer_dir: Path, seed: i
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+BERT_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def build_bert(directory: Path, seed: int = 0) -> Path:
+    """A tiny uncased BERT encoder (2 layers, hidden size 32) with a WordPiece tokenizer trained here, saved as
+    a real `bert` folder (BertModel weights, BertTokenizerFast): `AutoModelForSequenceClassification` loads it
+    with a new `classifier.` head, as it does bert-base-uncased. Pairs encode as `[CLS] A [SEP] B [SEP]` with
+    token type ids 0 then 1."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=VOCAB_SIZE, special_tokens=BERT_SPECIAL_TOKENS,
+                                        show_progress=False)
+    tokenizer.train_from_iterator(_corpus(), trainer=trainer)
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
+    wrapped = BertTokenizerFast(tokenizer_object=tokenizer, do_lower_case=True, unk_token="[UNK]", sep_token="[SEP]",
+                                pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]", model_max_length=128)
+    config = BertConfig(vocab_size=len(wrapped), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, pad_token_id=wrapped.pad_token_id)
+    torch.manual_seed(seed)
+    model = BertModel(config)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    wrapped.save_pretrained(directory)
+    return directory

@@ -36,6 +36,15 @@ def _file(name: str, text: str | bytes):
     return setup
 
 
+def _mamba_base(folder: Path, model: Path) -> None:
+    """The tiny model's files under `m/`, its config saying `mamba` (an architecture without a classifier class)."""
+    import json
+    import shutil
+
+    shutil.copytree(model, folder / "m")
+    (folder / "m" / "config.json").write_text(json.dumps({"model_type": "mamba", "vocab_size": 600}))
+
+
 USER = {"role": "user", "content": "hi"}
 BROKEN_JINJA = "{% for m in messages %}\n{{ m['role'] }}: {{ m['content'] }\n{% endfor %}\n"
 
@@ -183,6 +192,32 @@ CASES = [
     Case("data-classification-bool-label", "a classification label that is true", "preprocess",
          "learning_rate: 2e-4\nnum_labels: 2\ndatasets:\n  - path: data.jsonl\n    type: classification\n", (),
          ("data.jsonl:1", "label True is not a class id"), ({"text": "good", "label": True},)),
+    # before: trained as SFT on the text column, ignoring the labels (issue 19)
+    Case("data-classification-without-num-labels", "a `type: classification` dataset without `num_labels`",
+         "validate", "learning_rate: 2e-4\ndatasets:\n  - path: data.jsonl\n    type: classification\n", (),
+         ("datasets[0].type", "`num_labels` is not set"), ({"text": "good", "label": 1},)),
+    # before: `num_labels` quietly loaded AutoModelForSequenceClassification whatever model_type said
+    Case("data-classification-causal-lm-model-type", "`num_labels` with a causal-LM `model_type`", "validate",
+         "learning_rate: 2e-4\nmodel_type: LlamaForCausalLM\nnum_labels: 2\ndatasets:\n  - path: data.jsonl\n"
+         "    type: classification\n", (), ("model_type", "has no classification head", "ForSequenceClassification"),
+         ({"text": "good", "label": 1},)),
+    # before: transformers' "Unrecognized configuration class" as a generic load failure
+    Case("data-classification-architecture-without-head", "`num_labels` on an architecture with no "
+         "sequence-classification class", "train", "RAWbase_model: m\nlearning_rate: 2e-4\nnum_labels: 2\n"
+         "datasets:\n  - path: data.jsonl\n    type: classification\ndataset_prepared_path: prepared\n"
+         "output_dir: out\n", (), ("num_labels", "(mamba) has no sequence-classification class"),
+         ({"text": "good", "label": 1}, {"text": "bad", "label": 0}), setup=_mamba_base),
+    # new in issue 19
+    Case("data-regression-label-not-a-number", "a `problem_type: regression` label that is a string", "preprocess",
+         "learning_rate: 2e-4\nnum_labels: 1\nproblem_type: regression\ndatasets:\n  - path: data.jsonl\n"
+         "    type: classification\n    field_label: score\n", (),
+         ("data.jsonl:2", "score is a string", "not a number"),
+         ({"text": "good", "score": 7.5}, {"text": "bad", "score": "low"})),
+    Case("data-classification-label-out-of-range", "a class id outside [0, num_labels)", "preprocess",
+         "learning_rate: 2e-4\nnum_labels: 11\ndatasets:\n  - path: data.jsonl\n    type: classification\n"
+         "    field: query\n    field_pair: response\n    field_label: score\n", (),
+         ("data.jsonl:2", "score 11 is not a class id in [0, 11)"),
+         ({"query": "q", "response": "r", "score": 10}, {"query": "q", "response": "r", "score": 11})),
     # before: traceback (pyarrow cannot store the strings)
     Case("data-pretokenized-string-labels", "pre-tokenized labels that are strings", "preprocess", PLAIN, (),
          ("data.jsonl:1", "`labels` must hold token ids"), ({"input_ids": [1, 5, 2], "labels": ["a", "b", "c"]},)),

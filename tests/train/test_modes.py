@@ -12,7 +12,8 @@ BASE = "base_model: ./m\nlearning_rate: 1e-4\ndatasets:\n  - path: data.jsonl\n 
 
 @pytest.mark.parametrize(("head", "kind", "mode", "method"), [
     ("", "alpaca", "sft", "SFT"),
-    ("num_labels: 3\n", "classification", "sft", "classification"),
+    ("num_labels: 3\n", "classification", "classification", "classification"),
+    ("num_labels: 1\nproblem_type: regression\n", "classification", "classification", "regression"),
     ("rl: dpo\n", "chatml.intel", "preference", "DPO"),
     ("rl: kto\n", "chatml.intel", "preference", "KTO"),
     ("reward_model: true\n", "bradley_terry.chat_template", "preference", "reward model"),
@@ -28,7 +29,7 @@ def test_pretraining_streams_have_their_own_mode():
 
 
 def test_a_mode_name_registers_once():
-    assert {"sft", "preference", "pretraining"} <= set(registered_modes())
+    assert {"sft", "preference", "pretraining", "classification"} <= set(registered_modes())
 
     class Again(TrainingMode):
         name = "sft"

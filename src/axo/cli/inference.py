@@ -1,5 +1,5 @@
 """`axo inference CONFIG|RUN_DIR`: chat with the model interactively (streamed), or run a JSONL batch; a reward
-model scores conversations instead."""
+model scores conversations instead, and a classifier predicts labels."""
 
 from __future__ import annotations
 
@@ -31,8 +31,10 @@ def inference(
     system: str = typer.Option(None, "--system", help="Interactive chat: a system message."),
 ) -> None:
     """Generate with the trained model (base + adapter, or a full fine-tune) using the prompt format it
-    was trained with: the chat template, or e.g. the alpaca template."""
+    was trained with: the chat template, or e.g. the alpaca template. A classifier (`num_labels`) prints the
+    predicted label and its probabilities instead (batch rows: the run's text column, and its pair column)."""
     from axo.infer.batch import read_requests, run_batch
+    from axo.infer.classify import is_classifier
     from axo.infer.generate import GenerationSettings, stream_text
     from axo.infer.loading import describe_model, load_for_inference
     from axo.infer.prompts import render_prompt, training_format
@@ -46,9 +48,13 @@ def inference(
     try:
         run = open_run(target, finished=not base_only, command="inference")
         # before the model loads (a reward model's rows are conversations to score, read by `_score`)
-        requests = read_requests(input_file) if input_file is not None and not run.cfg.reward_model else None
+        scorer = run.cfg.reward_model or is_classifier(run)
+        requests = read_requests(input_file) if input_file is not None and not scorer else None
         err.print(f"loading {describe_model(run, base_only)}", highlight=False, soft_wrap=True)
         model, tokenizer = load_for_inference(run, base_only=base_only)
+        if is_classifier(run):
+            _classify(model, tokenizer, run, input_file, output_file, err)
+            return
         if run.cfg.reward_model:
             _score(model, tokenizer, run, input_file, output_file, err)
             return
@@ -85,6 +91,26 @@ def inference(
         print()
         if kind == "chat":
             history.append({"role": "assistant", "content": reply})
+
+
+def _classify(model: Any, tokenizer: Any, run: Any, input_file: Path | None, output_file: Path | None,
+              err: Console) -> None:
+    """A classifier predicts a label: each row of --input (the run's text column, and its pair column for a
+    pair model) gets `label` and `probabilities` (`score` for regression) in --output; interactively, the
+    texts (or one JSON line holding them) are read and the label and probabilities printed."""
+    from axo.infer.classify import chat, class_names, encode_rows, is_regression, predict
+
+    if input_file is None:
+        chat(run, model, tokenizer, err)
+        return
+    from axo.data.sources import read_jsonl
+    from axo.infer.batch import write_rows_atomically
+
+    rows, lines = read_jsonl(input_file)
+    samples = encode_rows(run, tokenizer, rows, str(input_file), lines)
+    results = predict(model, tokenizer, samples, class_names(run, model, tokenizer), is_regression(run))
+    write_rows_atomically(output_file, [{**row, **result} for row, result in zip(rows, results)])
+    Console().print(f"[bold green]wrote[/] {len(rows)} predictions -> {output_file}", highlight=False)
 
 
 def _score(model: Any, tokenizer: Any, run: Any, input_file: Path | None, output_file: Path | None,

@@ -30,11 +30,13 @@ from axo.storage import free_space, write_failure
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-CACHE_FORMAT = 3  # 2: the data checks of issue 16 (typed fields, content parts, trained tokens); 3: Axolotl's row order
+# 2: the data checks of issue 16 (typed fields, content parts, trained tokens); 3: Axolotl's row order;
+# 4: classification text pairs (token_type_ids), regression scores (floats), class names in meta.json
+CACHE_FORMAT = 4
 _DATA_KEYS = ("datasets", "test_datasets", "sequence_len", "excess_length_strategy", "min_sample_len",
               "train_on_inputs", "chat_template", "chat_template_jinja", "eot_tokens", "train_on_eos", "val_set_size",
               "shuffle_merged_datasets", "seed", "dataset_exact_deduplication", "sample_packing", "num_labels",
-              "rl", "reward_model")
+              "rl", "reward_model", "problem_type")
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                     "chat_template.jinja", "chat_template.json", "vocab.json", "merges.txt", "tokenizer.model")
 
@@ -125,7 +127,11 @@ def _write_split(path: Path, samples: list[Sample]) -> None:
         "labels": _list_column([s.labels for s in samples]),
     }
     if samples and samples[0].label is not None:
-        columns["label"] = pa.array([s.label for s in samples], type=pa.int64())
+        scores = any(isinstance(s.label, float) for s in samples)  # `problem_type: regression`
+        columns["label"] = pa.array([s.label for s in samples], type=pa.float64() if scores else pa.int64())
+    if any(getattr(s, "token_type_ids", None) is not None for s in samples):  # text pairs (classification)
+        columns["token_type_ids"] = _list_column([getattr(s, "token_type_ids", None) or [0] * len(s.input_ids)
+                                                  for s in samples])
     table = pa.table(columns)
     # The IPC stream format is what `datasets` writes, so `datasets.Dataset.from_file` can map it.
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
@@ -211,6 +217,11 @@ def _read_samples(folder: Path, name: str) -> list[Sample]:
         table = pa.ipc.open_stream(source).read_all()
     ids, labels = table.column("input_ids").to_pylist(), table.column("labels").to_pylist()
     classes = table.column("label").to_pylist() if "label" in table.column_names else [None] * len(ids)
+    if "token_type_ids" in table.column_names:
+        from axo.data.formats.classification import ClassifiedSample
+
+        types = table.column("token_type_ids").to_pylist()
+        return [ClassifiedSample(i, l, n, c, t) for n, (i, l, c, t) in enumerate(zip(ids, labels, classes, types))]
     return [Sample(i, l, n, c) for n, (i, l, c) in enumerate(zip(ids, labels, classes))]
 
 

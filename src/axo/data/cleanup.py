@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from axo.config.schema import AxoConfig
 from axo.data.errors import data_error
@@ -38,7 +38,7 @@ def apply_length_rules(samples: list[Sample], rows: Rows, cfg: AxoConfig) -> Cle
             if cfg.excess_length_strategy == "drop":
                 result.dropped[TOO_LONG] += 1
                 continue
-            sample = Sample(sample.input_ids[:limit], sample.labels[:limit], sample.row, sample.label)
+            sample = truncated(sample, limit)
             result.truncated += 1
         if len(sample.input_ids) < cfg.min_sample_len:
             result.dropped[TOO_SHORT] += 1
@@ -49,6 +49,14 @@ def apply_length_rules(samples: list[Sample], rows: Rows, cfg: AxoConfig) -> Cle
         result.samples.append(sample)
         result.kept.append(position)
     return result
+
+
+def truncated(sample: Sample, limit: int) -> Sample:
+    """`sample` cut to its first `limit` tokens (a text pair's token type ids with it)."""
+    cut = replace(sample, input_ids=sample.input_ids[:limit], labels=sample.labels[:limit])
+    if getattr(cut, "token_type_ids", None) is not None:
+        cut.token_type_ids = cut.token_type_ids[:limit]
+    return cut
 
 
 def unique_positions(samples: list[Sample]) -> list[int]:

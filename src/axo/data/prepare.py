@@ -41,6 +41,7 @@ class DatasetReport:
     samples: int
     dropped: dict[str, int] = field(default_factory=dict)
     truncated: int = 0
+    label_names: list[str] | None = None  # classification: the class names, in id order, when labels were names
 
 
 @dataclass
@@ -72,7 +73,7 @@ def _prepare_entries(entries: list[DatasetConfig], cfg: AxoConfig, tokenizer: Pr
         _require_trained(produced, tokenizer, prompt_format.masking(), entry.path, f"{section}[{index}]")
         cleaned = apply_length_rules(produced, rows, cfg)
         report = DatasetReport(entry.path, len(rows.rows), len(cleaned.samples), dict(cleaned.dropped),
-                               cleaned.truncated)
+                               cleaned.truncated, getattr(prompt_format, "label_names", None))
         _require_kept(cleaned.samples, report, cfg, f"{section}[{index}]")
         kept: list[Sample | None] = [None] * len(produced)
         for position, sample in zip(cleaned.kept, cleaned.samples):

@@ -297,13 +297,15 @@ def _write_side_files(base_dir: Path, out: Path, adapter: Adapter, tokenizer_dir
 
 
 def merge_in_memory(model, adapter_dir: Path, output_dir: Path, tokenizer) -> MergeReport:
-    """For bases that cannot be streamed (GGUF): peft's merge_and_unload on the loaded model."""
+    """For bases that cannot be streamed (GGUF) and sequence classifiers (whose head exists only in the adapter's
+    `modules_to_save`): peft's merge_and_unload on the loaded model."""
     from peft import PeftModel
 
     adapter = read_adapter(adapter_dir)
     merged = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
     merged.config.use_cache = True  # the loader switched it off for training; a merged model generates
-    merged.generation_config.use_cache = True
+    if getattr(merged, "generation_config", None) is not None:  # a sequence classifier has none
+        merged.generation_config.use_cache = True
     with _staged(output_dir) as staging:
         merged.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
@@ -319,13 +321,19 @@ def merge_lora(target: str | Path, *, lora_model_dir: Path | None = None, output
     adapter_dir = Path(lora_model_dir) if lora_model_dir else run.output_dir
     output_dir = Path(output) if output else run.output_dir / "merged"
     base = Path(run.base_model)
-    if base.suffix.lower() == ".gguf":
+    from axo.infer.classify import class_names, is_classifier
+
+    if base.suffix.lower() == ".gguf" or is_classifier(run):
         from axo.models.loader import load_model
         from axo.models.tokenizer import load_tokenizer
 
         cfg = run.cfg.model_copy(update={"base_model": str(base), "load_in_4bit": False, "load_in_8bit": False})
         tokenizer = load_tokenizer(cfg)
         model, _ = load_model(cfg, tokenizer)
+        if is_classifier(run):  # the saved classifier's config names its classes (`id2label`)
+            names = class_names(run, model, tokenizer)
+            model.config.id2label = dict(enumerate(names))
+            model.config.label2id = {name: index for index, name in enumerate(names)}
         return merge_in_memory(model, adapter_dir, output_dir, tokenizer)
     if not base.is_dir():
         try:

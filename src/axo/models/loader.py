@@ -134,12 +134,24 @@ def _forget_gguf_quantization(model: PreTrainedModel) -> None:
         del model.config.quantization_config
 
 
-def _model_class(cfg: AxoConfig):
+def _model_class(cfg: AxoConfig, config: Any = None):
+    """The class that loads the base: `model_type` as written, else the Auto class for the task (a sequence
+    classifier with `num_labels`; the rules refuse a causal-LM `model_type` with it). Given the model's
+    `config`, an architecture without a sequence-classification class is an error naming it."""
     import transformers
 
-    if cfg.num_labels is not None:
-        return transformers.AutoModelForSequenceClassification
-    name = cfg.model_type or "AutoModelForCausalLM"
+    automatic = cfg.model_type in (None, "AutoModelForSequenceClassification")
+    if cfg.num_labels is not None and config is not None and automatic:
+        from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+
+        architecture = getattr(config, "model_type", None)
+        if architecture not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES:
+            raise _error("num_labels", f"the architecture of {cfg.base_model!r} ({architecture}) has no "
+                         "sequence-classification class in transformers.",
+                         "Choose a base model whose architecture has one (BERT, RoBERTa, Llama, Qwen2, Mistral, …), "
+                         "or remove `num_labels` to train a language model.", Kind.CONFLICT)
+    name = cfg.model_type or ("AutoModelForSequenceClassification" if cfg.num_labels is not None
+                              else "AutoModelForCausalLM")
     cls = getattr(transformers, name, None)
     # a model class (LlamaForCausalLM) or an Auto class for models (AutoModelForCausalLM); `AutoTokenizer`
     # also has from_pretrained, and would fail later with a confusing error
@@ -195,6 +207,8 @@ def load_model(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
         setattr(config, key, value)
     if cfg.num_labels is not None:
         config.num_labels = cfg.num_labels
+        if cfg.problem_type is not None:
+            config.problem_type = cfg.problem_type
     config.use_cache = False  # with a cache, transformers 5 stops detecting packed sequences
     quantization = quantization_config(cfg, hardware, dtype)
     load_kwargs = {**kwargs, "config": config, "dtype": dtype, "attn_implementation": choose_attention(cfg, hardware),
@@ -235,7 +249,7 @@ def _from_pretrained(cfg: AxoConfig, source: str, load_kwargs: dict[str, Any], r
     if cfg.reinit_weights:  # pretraining from scratch: the architecture alone, freshly initialised
         return _from_config(cfg, load_kwargs)
     try:
-        loaded = _model_class(cfg).from_pretrained(source, **load_kwargs)
+        loaded = _model_class(cfg, load_kwargs.get("config")).from_pretrained(source, **load_kwargs)
         model, info = loaded if overrides else (loaded, {})
     except SafetensorError as exc:
         raise _error("base_model", f"a weights file of {cfg.base_model!r} is damaged: {str(exc).splitlines()[0]}.",
@@ -266,9 +280,10 @@ def _from_config(cfg: AxoConfig, load_kwargs: dict[str, Any]) -> PreTrainedModel
     if load_kwargs.get("quantization_config") is not None:
         raise _error("reinit_weights", "a freshly initialised model cannot be loaded in 4/8 bits (there are no "
                      "trained weights to quantize).", "Remove `load_in_4bit`/`load_in_8bit`, or `reinit_weights`.")
-    model = _model_class(cfg).from_config(load_kwargs["config"], dtype=load_kwargs.get("dtype"),
-                                          attn_implementation=load_kwargs.get("attn_implementation"),
-                                          trust_remote_code=cfg.trust_remote_code)
+    config = load_kwargs["config"]
+    model = _model_class(cfg, config).from_config(config, dtype=load_kwargs.get("dtype"),
+                                                  attn_implementation=load_kwargs.get("attn_implementation"),
+                                                  trust_remote_code=cfg.trust_remote_code)
     device = (load_kwargs.get("device_map") or {}).get("")
     return model.to(f"cuda:{device}") if device is not None and torch.cuda.is_available() else model
 

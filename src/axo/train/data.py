@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 def load_split(folder: Path, name: str, classification: bool = False) -> datasets.Dataset | None:
     """The cached split, memory-mapped from its Arrow file (None when the split is empty).
 
-    For sequence classification the class becomes `labels` (what the model's loss reads) and the
-    per-token labels are dropped.
+    For sequence classification the class (or score) becomes `labels` (what the loss reads), the per-token
+    labels are dropped, and a text pair's `token_type_ids` stay for the collator to pad.
     """
     import datasets
 
@@ -39,7 +39,6 @@ def collator(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase) -> Any:
     from transformers import (
         DataCollatorForSeq2Seq,
         DataCollatorWithFlattening,
-        DataCollatorWithPadding,
     )
 
     from axo.data.packing import PackedCollator
@@ -50,9 +49,6 @@ def collator(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase) -> Any:
         # transformers' padding-free collator: one row per micro-batch, positions restart, and the first
         # label of each sample is masked (separator_id).
         return DataCollatorWithFlattening(return_position_ids=True, separator_id=-100)
-    if cfg.num_labels is not None:
-        return DataCollatorWithPadding(tokenizer, padding="max_length" if cfg.pad_to_sequence_len else True,
-                                       max_length=cfg.sequence_len if cfg.pad_to_sequence_len else None)
     if cfg.pad_to_sequence_len:
         return DataCollatorForSeq2Seq(tokenizer, padding="max_length", max_length=cfg.sequence_len,
                                       label_pad_token_id=-100, return_tensors="pt")

@@ -68,6 +68,14 @@ class DatasetConfig(Section):
     name: str | None = Field(None, description="Hub dataset configuration name.")
     revision: str | None = Field(None, description="Hub dataset revision.")
     field: str | None = Field(None, description="Column with the text (completion) or the JSON field holding the rows.")
+    field_pair: str | None = Field(
+        None, description="`type: classification`: a second text column; each row is encoded as a text pair with "
+        "`field` (`tokenizer(text, text_pair)`: `[CLS] A [SEP] B [SEP]` and token type ids for BERT).",
+    )
+    field_label: str | None = Field(
+        None, description="`type: classification`: the column holding the label (default `label`): a class id, a "
+        "class name, or a number with `problem_type: regression`.",
+    )
     shards: int | None = Field(None, ge=1, description="Shuffle (with `seed`), split into this many shards and keep one.")
     shards_idx: int | None = Field(None, ge=0, description="Which shard to keep (default 0).")
     preprocess_shards: int | None = Field(None, ge=1, description="Prepare the dataset in this many shards.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -60,6 +60,11 @@ class ModelSection(Section):
     )
     num_labels: int | None = Field(
         None, ge=1, description="Number of classes for sequence classification (loads a classification head).",
+    )
+    problem_type: Literal["single_label_classification", "regression"] | None = Field(
+        None, description="With `num_labels`: `regression` trains a numeric score (`num_labels: 1`, float labels, "
+        "mean squared error); `single_label_classification` (the default) one class per row (cross-entropy). "
+        "transformers' `config.problem_type` values.",
     )
     load_pickle_weights: bool = Field(
         False, description="Allow pickle (.bin) weights, which can run code when loaded; safetensors only otherwise.",
