@@ -218,6 +218,30 @@ CASES = [
          "    field: query\n    field_pair: response\n    field_label: score\n", (),
          ("data.jsonl:2", "score 11 is not a class id in [0, 11)"),
          ({"query": "q", "response": "r", "score": 10}, {"query": "q", "response": "r", "score": 11})),
+    # ---- meta-learning tasks (issue 19) ----
+    Case("data-meta-task-without-support", "a meta-learning task row without its support rows", "preprocess",
+         "learning_rate: 2e-4\nadapter: lora\ndatasets:\n  - path: data.jsonl\n    type: alpaca\n"
+         "meta_learning:\n  algorithm: fomaml\n", (),
+         ("data.jsonl:2", "task 'b' has no support rows", "'support_set' is missing", "meta_learning.support_field"),
+         ({"task_id": "a", "support_set": [{"instruction": "q", "output": "a"}],
+           "query_set": [{"instruction": "q", "output": "a"}]},
+          {"task_id": "b", "query_set": [{"instruction": "q", "output": "a"}]})),
+    Case("data-meta-support-row-too-long", "a support row longer than sequence_len", "preprocess",
+         "learning_rate: 2e-4\nadapter: lora\nsequence_len: 64\ndatasets:\n  - path: data.jsonl\n    type: alpaca\n"
+         "meta_learning:\n  algorithm: reptile\n", (),
+         ("data.jsonl:1", "a support row is", "more than sequence_len 64"),
+         ({"task_id": "a", "support_set": [{"instruction": "word " * 60, "output": "a"}],
+           "query_set": [{"instruction": "q", "output": "a"}]},)),
+    Case("data-meta-maml-with-liger", "second-order MAML with a fused Liger kernel", "validate",
+         "learning_rate: 2e-4\nadapter: lora\nliger_rms_norm: true\ndatasets:\n  - path: data.jsonl\n"
+         "    type: alpaca\nmeta_learning:\n  algorithm: maml\n", (),
+         ("liger_rms_norm", "second-order terms", "algorithm: fomaml")),
+    Case("data-meta-full-fine-tune", "meta-learning without an adapter", "validate",
+         "learning_rate: 2e-4\ndatasets:\n  - path: data.jsonl\n    type: alpaca\nmeta_learning:\n"
+         "  algorithm: fomaml\n", (), ("meta_learning", "a full fine-tune has none", "adapter: lora")),
+    Case("data-meta-with-rl", "meta-learning and DPO in one config", "validate",
+         "learning_rate: 2e-4\nadapter: lora\nrl: dpo\ndatasets:\n  - path: data.jsonl\n    type: alpaca\n"
+         "meta_learning:\n  algorithm: fomaml\n", (), ("meta_learning", "`rl` both choose the training method")),
     # before: traceback (pyarrow cannot store the strings)
     Case("data-pretokenized-string-labels", "pre-tokenized labels that are strings", "preprocess", PLAIN, (),
          ("data.jsonl:1", "`labels` must hold token ids"), ({"input_ids": [1, 5, 2], "labels": ["a", "b", "c"]},)),

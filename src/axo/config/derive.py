@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from axo.config.hardware import Hardware
+from axo.config.meta_rules import meta_accumulation
 from axo.config.problems import Kind, Severity
 from axo.config.rules import Finding, check_machine
 from axo.config.schema import AxoConfig, DatasetConfig
@@ -28,7 +29,11 @@ def _note(key: str, message: str) -> Finding:
 def _batch(cfg: AxoConfig, out: dict[str, Any], notes: list[Finding]) -> None:
     accumulation = cfg.gradient_accumulation_steps
     if accumulation is None:
-        if cfg.batch_size is not None:
+        if (from_tasks := meta_accumulation(cfg)) is not None:
+            accumulation = from_tasks
+            notes.append(_note("gradient_accumulation_steps", f"= {accumulation} (meta_learning.tasks_per_step "
+                               f"{cfg.meta_learning.tasks_per_step} / micro_batch_size {cfg.micro_batch_size})."))
+        elif cfg.batch_size is not None:
             accumulation = max(1, cfg.batch_size // cfg.micro_batch_size)
             notes.append(_note("gradient_accumulation_steps", f"= {accumulation} (batch_size {cfg.batch_size} / "
                                f"micro_batch_size {cfg.micro_batch_size})."))
@@ -37,6 +42,9 @@ def _batch(cfg: AxoConfig, out: dict[str, Any], notes: list[Finding]) -> None:
     out["gradient_accumulation_steps"] = accumulation
     out["batch_size"] = cfg.batch_size or cfg.micro_batch_size * accumulation
     out["eval_batch_size"] = cfg.eval_batch_size or cfg.micro_batch_size
+    if cfg.meta_learning is not None:  # tasks per meta-update: tasks per micro-batch × micro-batches
+        out["meta_learning"] = cfg.meta_learning.model_copy(
+            update={"tasks_per_step": cfg.meta_learning.tasks_per_step or cfg.micro_batch_size * accumulation})
 
 
 def _precision(cfg: AxoConfig, hardware: Hardware, out: dict[str, Any], notes: list[Finding]) -> None:

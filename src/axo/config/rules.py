@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from axo.config import plugins
 from axo.config.hardware import Hardware
 from axo.config.paths import looks_like_hub_id
+from axo.config.classification_rules import classification_findings
+from axo.config.meta_rules import meta_findings
 from axo.config.preference_rules import preference_findings
 from axo.config.pretraining_rules import pretraining_findings
 from axo.config.problems import Kind, Severity
@@ -222,7 +224,8 @@ def _remote_code(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
 
 
 RULES: tuple[Callable[[AxoConfig, set[str]], list[Finding]], ...] = (_conflicts, _ignored, _remote_code,
-                                                                     preference_findings, pretraining_findings)
+                                                                     preference_findings, pretraining_findings,
+                                                                     meta_findings, classification_findings)
 
 
 def check_rules(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:

@@ -14,9 +14,11 @@ def describe_model(run: Run, base_only: bool = False) -> str:
     return f"{run.base_model} with the adapter in {run.output_dir}"
 
 
-def load_for_inference(run: Run, *, base_only: bool = False, device: str | None = None) -> tuple[Any, Any]:
+def load_for_inference(run: Run, *, base_only: bool = False, device: str | None = None,
+                       trainable_adapter: bool = False) -> tuple[Any, Any]:
     """(model, tokenizer) in eval mode. The tokenizer comes from the run directory when it has one (it
-    carries the training's special tokens and chat template).
+    carries the training's special tokens and chat template). `trainable_adapter` leaves the adapter's weights
+    requiring gradients (few-shot evaluation adapts them).
 
     Raises:
         ConfigError: before anything loads, when the base model is a Hub id that is neither in the local
@@ -53,7 +55,7 @@ def load_for_inference(run: Run, *, base_only: bool = False, device: str | None 
         if run.is_adapter and not base_only:
             from axo.models.adapter import load_adapter
 
-            model = load_adapter(model, run.output_dir, "output_dir")
+            model = load_adapter(model, run.output_dir, "output_dir", is_trainable=trainable_adapter)
     # The loader switches the KV cache off for packed training; generation without it recomputes the whole
     # prefix for every new token (5x slower for 64 tokens on SmolLM2-135M).
     model.config.use_cache = True

@@ -191,7 +191,7 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
         say(f"{processes.world_size} processes, {_engine_name(engine, processes.world_size)}; global batch "
             f"{cfg.micro_batch_size * (cfg.gradient_accumulation_steps or 1) * processes.world_size} rows")
     model, resized = model_for_training(cfg, tokenizer, hardware, say=say, base_model=base_model,
-                                        fused_lora_blocked=fused_lora_blocked(cfg, engine),
+                                        fused_lora_blocked=fused_lora_blocked(cfg, engine) or mode.blocks_fused_lora(),
                                         loss_kernels=mode.loss_kernels)
     reference = None
     if mode.needs_reference_copy():  # a full fine-tune of a method that compares with the starting model

@@ -4,6 +4,7 @@ the preference and reward modes mix the same class into TRL's trainers (train/mo
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -44,14 +45,17 @@ class AxoTrainerMixin:
         return self._offloaded_step(model, inputs, num_items_in_batch)
 
     def _offloaded_step(self, model, inputs, num_items_in_batch=None):
+        with self.activation_context():
+            return super().training_step(model, inputs, num_items_in_batch)
+
+    def activation_context(self) -> Any:
         """With `activation_offloading`, every tensor autograd saves for backward goes to CPU memory (torch's
         `save_on_cpu`, pinned on CUDA so the copies overlap) and comes back when backward needs it."""
-        if not self.offload_activations:
-            return super().training_step(model, inputs, num_items_in_batch)
         import torch
 
-        with torch.autograd.graph.save_on_cpu(pin_memory=torch.cuda.is_available()):
-            return super().training_step(model, inputs, num_items_in_batch)
+        if not self.offload_activations:
+            return contextlib.nullcontext()
+        return torch.autograd.graph.save_on_cpu(pin_memory=torch.cuda.is_available())
 
     @property
     def trained_tokens(self) -> int:

@@ -14,6 +14,7 @@ from axo.config.schema.data import DataSection
 from axo.config.schema.datasets import DatasetConfig, UserDefinedPrompt
 from axo.config.schema.integrations import DistributedSection, LoggingSection
 from axo.config.schema.kernels import KernelSection
+from axo.config.schema.meta import MetaLearning, MetaLearningSection
 from axo.config.schema.model import ModelSection, SpecialTokens
 from axo.config.schema.preference import PreferenceSection
 from axo.config.schema.pretraining import PretrainingSection
@@ -24,6 +25,7 @@ from axo.config.schema.training import TrainingSection
 # pydantic orders inherited fields from the last base to the first, so the bases are listed in reverse
 # of the order a config reads in (model first).
 class AxoConfig(
+    MetaLearningSection,
     PretrainingSection,
     PreferenceSection,
     KernelSection,
@@ -40,4 +42,4 @@ class AxoConfig(
     strict: bool = Field(False, description="Treat unknown and unsupported keys as errors instead of warnings.")
 
 
-__all__ = ["AxoConfig", "DatasetConfig", "SpecialTokens", "UserDefinedPrompt"]
+__all__ = ["AxoConfig", "DatasetConfig", "MetaLearning", "SpecialTokens", "UserDefinedPrompt"]

@@ -109,6 +109,10 @@ class TrainingMode(ABC):
         """Whether the trainer needs a second, frozen copy of the base model (loaded by the recipe)."""
         return False
 
+    def blocks_fused_lora(self) -> str | None:
+        """Why this mode cannot take axo's fused LoRA path (its backward is not differentiable twice), or None."""
+        return None
+
     loss_kernels: ClassVar[bool] = True  # False: the mode computes its own loss (no liger CE / CCE patches)
 
     def describe(self) -> dict[str, Any]:

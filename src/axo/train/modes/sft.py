@@ -1,5 +1,5 @@
-"""Supervised fine-tuning (and, until it gets its own mode, sequence classification with `num_labels`): token
-samples with labels, packed or padded, trained by axo's Trainer."""
+"""Supervised fine-tuning: token samples with labels, packed or padded, trained by axo's Trainer (sequence
+classification, `num_labels`, is its own mode: modes/classification.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ class SupervisedMode(TrainingMode):
 
     @classmethod
     def selects(cls, cfg: AxoConfig) -> bool:
-        return not cfg.rl and not cfg.reward_model and not cfg.pretraining_dataset
+        return (not cfg.rl and not cfg.reward_model and not cfg.pretraining_dataset and cfg.num_labels is None
+                and cfg.meta_learning is None)
 
     def prepare(self, tokenizer: Any, config_dir: Path | None, *, force: bool = False) -> PreparedSplits:
         from axo.data.prepare import prepare_data
@@ -37,9 +38,7 @@ class SupervisedMode(TrainingMode):
         from axo.train.data import load_split, packing_capacity
 
         cfg, samples = self.cfg, prepared.payload
-        classification = cfg.num_labels is not None
-        data = TrainerData(load_split(prepared.folder, "train", classification),
-                           load_split(prepared.folder, "eval", classification))
+        data = TrainerData(load_split(prepared.folder, "train"), load_split(prepared.folder, "eval"))
         if cfg.sample_packing:
             capacity = packing_capacity(cfg)
             data.packing = plan_packing(samples.train, capacity, ceil(cfg.num_epochs), cfg.seed)
@@ -68,4 +67,4 @@ class SupervisedMode(TrainingMode):
                           offload_activations=parts.offload_activations)
 
     def describe(self) -> dict[str, Any]:
-        return {"method": "classification" if self.cfg.num_labels is not None else "SFT"}
+        return {"method": "SFT"}

@@ -1,0 +1,52 @@
+"""examples/meta_learning: the meta-adapter and its SFT baseline train (tiny model in place of SmolLM2), and
+`axo evaluate --tasks` adapts both on held-out tasks and compares them with the base model's in-context learning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from axo.cli.main import app
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "meta_learning"
+HELD_OUT = EXAMPLE / "held_out_tasks.jsonl"
+
+
+def test_committed_tasks_have_the_shape_the_evaluation_needs():
+    held_out = [json.loads(line) for line in HELD_OUT.read_text().splitlines()]
+    train = [json.loads(line) for line in (EXAMPLE / "train_tasks.jsonl").read_text().splitlines()]
+    assert len(held_out) == 39 and len(train) == 156
+    assert all(len(t["support_set"]) == 5 and len(t["query_set"]) == 5 for t in held_out + train)
+    instructions = {row["instruction"] for t in held_out + train for row in t["support_set"] + t["query_set"]}
+    assert instructions == {"Answer as the examples do."}  # only a task's examples say what it asks
+    seen = {row["input"] for t in train for row in t["support_set"] + t["query_set"]}
+    assert not seen & {row["input"] for t in held_out for row in t["support_set"] + t["query_set"]}
+
+
+def test_meta_adapter_and_sft_baseline_train_and_adapt_on_held_out_tasks(train_example, tmp_path):
+    meta = train_example(EXAMPLE / "config.yml")
+    sft = train_example(EXAMPLE / "sft_config.yml", "sft")
+    out = tmp_path / "few_shot.json"
+    result = CliRunner().invoke(app, ["evaluate", str(meta), "--tasks", str(HELD_OUT), "--shots", "0,1", "--limit", "2",
+                                      "--compare-sft", str(sft), "--max-new-tokens", "4", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "few-shot adaptation on 2 held-out tasks" in result.output
+    results = json.loads(out.read_text())
+    assert results["tasks"] == 2 and results["queries"] == 10 and results["settings"]["inner_lr"] == 0.3
+    methods = results["few_shot"]
+    assert set(methods) == {"meta-adapter (adapted)", "meta-adapter (in context)", "base (in context)",
+                            "SFT adapter (adapted)", "SFT adapter (in context)"}
+    for model in ("meta-adapter", "SFT adapter"):
+        adapted, in_context = methods[f"{model} (adapted)"], methods[f"{model} (in context)"]
+        assert adapted["k=0"] == in_context["k=0"]  # no example yet: the same model on the same prompts
+        assert adapted["k=1"]["query_loss"] != adapted["k=0"]["query_loss"]  # the inner loop moved the weights
+        assert in_context["k=1"]["query_loss"] != in_context["k=0"]["query_loss"]  # the example is in the prompt
+    assert methods["base (in context)"]["k=0"]["query_loss"] != methods["meta-adapter (in context)"]["k=0"]["query_loss"]
+    assert all(0 <= m[k]["normalized_match"] <= 1 for m in methods.values() for k in ("k=0", "k=1"))
+
+    too_many = CliRunner().invoke(app, ["evaluate", str(meta), "--tasks", str(HELD_OUT), "--shots", "9", "--limit", "1"])
+    assert too_many.exit_code == 1 and "fewer than 9 support rows" in too_many.output
+    not_meta = CliRunner().invoke(app, ["evaluate", str(sft), "--tasks", str(HELD_OUT)])
+    assert not_meta.exit_code == 1 and "is not a meta-learning run" in not_meta.output
