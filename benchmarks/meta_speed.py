@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tests"))
 
-from dpo_speed import TINY, StepTimer, cuda  # noqa: E402  (the same timer and CPU smoke-test shape)
+from dpo_speed import TINY, StepTimer, cuda
 
 SUPPORT, QUERY = 5, 5
 

@@ -10,11 +10,11 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 from torch.nn.attention import SDPBackend, sdpa_kernel
+from train.meta_helpers import hand_loss as _loss
+from train.meta_helpers import sgd_adapted
 from transformers import AutoModelForCausalLM
 
 from axo.train.meta_learning import InnerLoop, adapter_weights, meta_step
-from train.meta_helpers import hand_loss as _loss
-from train.meta_helpers import sgd_adapted
 
 LR, STEPS = 0.5, 2  # a large inner step, so the second-order terms are far from negligible
 
@@ -128,7 +128,7 @@ def test_first_order_after_caps_the_differentiated_steps(lora_model, task):
     none_differentiated = _meta_gradient(lora_model, task, "maml", InnerLoop(LR, STEPS, 0))
     one_differentiated = _meta_gradient(lora_model, task, "maml", InnerLoop(LR, STEPS, 1))
     _close(none_differentiated, first_order, 1e-12)
-    distance = lambda a, b: max(float((a[n] - b[n]).abs().max()) for n in a)  # noqa: E731
+    distance = lambda a, b: max(float((a[n] - b[n]).abs().max()) for n in a)
     assert distance(one_differentiated, maml) > 1e-4
     assert distance(one_differentiated, first_order) > 1e-4
 

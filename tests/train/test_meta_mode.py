@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
+from train.meta_helpers import hand_loss, sgd_adapted
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from axo.config.load import resolve_config
@@ -18,7 +19,6 @@ from axo.data.meta import prepare_tasks
 from axo.train.meta_learning import adapter_weights
 from axo.train.modes.meta import TaskCollator
 from axo.train.run import train
-from train.meta_helpers import hand_loss, sgd_adapted
 
 OUTER_LR, INNER_LR, INNER_STEPS = 1.0, 0.5, 2
 

@@ -61,13 +61,13 @@ def evaluate(
     meta-adapter against the base model's in-context learning (and a plain SFT adapter's, `--compare-sft`)."""
     from axo.data.errors import DataError
     from axo.data.prepare import prepare_data
+    from axo.infer.classify import confusion_table, evaluate_classifier, is_classifier
     from axo.infer.evaluate import (
         EvalOptions,
         evaluate_model,
         read_json_schema,
         read_references,
     )
-    from axo.infer.classify import confusion_table, evaluate_classifier, is_classifier
     from axo.infer.loading import describe_model, load_for_inference
     from axo.infer.pairwise import preference_metrics
     from axo.infer.run_dir import open_run

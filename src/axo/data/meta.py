@@ -11,16 +11,23 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from math import ceil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from axo import __version__
 from axo.config.schema import AxoConfig, DatasetConfig
 from axo.data import formats  # noqa: F401  (registers every prompt format)
-from axo.data.cache import fingerprint, load_rows, locked, remove_partial_folders, save_prepared, write_rows
+from axo.data.cache import (
+    fingerprint,
+    load_rows,
+    locked,
+    remove_partial_folders,
+    save_prepared,
+    write_rows,
+)
 from axo.data.errors import data_error, describe
 from axo.data.formats.base import IGNORE_INDEX, format_for
+from axo.data.prepare import hold_out
 from axo.data.sources import Rows, read_rows
 
 if TYPE_CHECKING:
@@ -100,19 +107,13 @@ def tokenize_tasks(rows: Rows, cfg: AxoConfig, entry: DatasetConfig, tokenizer: 
     return tasks
 
 
-def _split(tasks: list[Task], cfg: AxoConfig) -> tuple[list[Task], list[Task]]:
-    """Shuffle the tasks with the seed, then hold out `val_set_size` (fraction or count) of them from the end."""
+def _shuffled(tasks: list[Task], cfg: AxoConfig) -> list[Task]:
+    """The tasks in the seed's order (`shuffle_merged_datasets`), before the eval tasks are held out."""
     import numpy as np
 
-    order = np.random.default_rng(cfg.seed).permutation(len(tasks)) if cfg.shuffle_merged_datasets else range(len(tasks))
-    tasks = [tasks[i] for i in order]
-    if cfg.val_set_size <= 0:
-        return tasks, []
-    size = ceil(cfg.val_set_size * len(tasks)) if cfg.val_set_size < 1 else int(cfg.val_set_size)
-    if size >= len(tasks):
-        raise data_error(f"val_set_size {cfg.val_set_size:g} leaves no training tasks out of {len(tasks)}.",
-                         key="val_set_size", hint="Use a smaller fraction, or more tasks.")
-    return tasks[: len(tasks) - size], tasks[len(tasks) - size:]
+    if not cfg.shuffle_merged_datasets:
+        return tasks
+    return [tasks[i] for i in np.random.default_rng(cfg.seed).permutation(len(tasks))]
 
 
 def _read(entries: list[DatasetConfig], cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
@@ -149,10 +150,9 @@ def prepare_tasks(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase, config_dir
         started = time.perf_counter()
         tasks, reports = _read(cfg.datasets, cfg, tokenizer, config_dir)
         if cfg.test_datasets:
-            train = _split(tasks, cfg.model_copy(update={"val_set_size": 0}))[0]
-            evaluation = _read(cfg.test_datasets, cfg, tokenizer, config_dir)[0]
+            train, evaluation = _shuffled(tasks, cfg), _read(cfg.test_datasets, cfg, tokenizer, config_dir)[0]
         else:
-            train, evaluation = _split(tasks, cfg)
+            train, evaluation = hold_out(_shuffled(tasks, cfg), cfg, "tasks")
         info = {"axo_version": __version__, "fingerprint": key, "kind": "meta", "datasets": reports,
                 "splits": ["train", "eval"], "train": {"tasks": len(train)}, "eval": {"tasks": len(evaluation)},
                 "seconds": round(time.perf_counter() - started, 3), "tokenizer": str(tokenizer.name_or_path)}

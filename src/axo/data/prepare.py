@@ -167,15 +167,20 @@ def _require_trained(samples: list[Sample], tokenizer: PreTrainedTokenizerBase, 
                          f"samples ({settings}): every text to learn is empty.", origin=origin, key=key, hint=hint)
 
 
-def _split(samples: list[Sample], cfg: AxoConfig) -> tuple[list[Sample], list[Sample]]:
-    """Hold out `val_set_size` (fraction or count) from the end, as `datasets`' train_test_split does."""
-    if cfg.val_set_size <= 0:
-        return samples, []
-    size = ceil(cfg.val_set_size * len(samples)) if cfg.val_set_size < 1 else int(cfg.val_set_size)
-    if size >= len(samples):
-        raise data_error(f"val_set_size {cfg.val_set_size:g} leaves no training rows out of {len(samples)}.",
-                         key="val_set_size", hint="Use a fraction such as 0.05, or fewer rows.")
-    return samples[: len(samples) - size], samples[len(samples) - size:]
+def hold_out(items: list, cfg: AxoConfig, unit: str = "rows") -> tuple[list, list]:
+    """(train, eval): `val_set_size` (a fraction, rounded up, or a count) held out from the end, as `datasets`'
+    train_test_split does. Samples, preference rows and meta-learning tasks are all split this way.
+
+    Raises:
+        DataError: when the held-out part would leave no training `unit`.
+    """
+    if not cfg.val_set_size or cfg.val_set_size <= 0:
+        return items, []
+    size = ceil(cfg.val_set_size * len(items)) if cfg.val_set_size < 1 else int(cfg.val_set_size)
+    if size >= len(items):
+        raise data_error(f"val_set_size {cfg.val_set_size:g} leaves no training {unit} out of {len(items)}.",
+                         key="val_set_size", hint=f"Use a fraction such as 0.05, or fewer {unit}.")
+    return items[: len(items) - size], items[len(items) - size:]
 
 
 def summarize(samples: list[Sample]) -> dict[str, Any]:
@@ -231,7 +236,7 @@ def _prepare_unlocked(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase, config
     if cfg.test_datasets:
         evaluation, eval_reports = _prepare_entries(cfg.test_datasets, cfg, tokenizer, config_dir, "test_datasets")
     else:
-        train, evaluation = _split(train, cfg)
+        train, evaluation = hold_out(train, cfg)
         eval_reports = []
     meta = {
         "axo_version": __version__,

@@ -23,7 +23,11 @@ from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.data.formats.base import IGNORE_INDEX
 from axo.infer.metrics import exact_match, normalized_match
 from axo.infer.run_dir import Run
-from axo.train.meta_learning import InnerLoop, adapted_query_loss, adapter_weights, batch_loss
+from axo.train.meta_learning import (
+    InnerLoop,
+    adapted_query_loss,
+    adapter_weights,
+)
 
 Row = dict[str, list[int]]  # {"input_ids", "labels"}
 
@@ -139,6 +143,26 @@ def _check_shots(tasks: list[dict[str, Any]], shots: list[int], path: Path) -> N
                                    "Ask for fewer shots, or give those tasks more support rows.")])
 
 
+def _methods(model: Any, tokenizer: Any, tasks: list[dict[str, Any]], shots: list[int], loop: InnerLoop, label: str,
+             max_new_tokens: int) -> dict[str, dict[str, dict[str, float]]]:
+    """{method: {"k=<k>": summary}} for one loaded adapter model: adapted, in context, and (for the meta-adapter)
+    the base model in context (the same model with its adapter disabled)."""
+    from axo.train.modes.meta import TaskCollator
+
+    collate = TaskCollator(tokenizer, reptile=False)
+
+    def table(method: Callable[[dict[str, Any], int], dict[str, Any]]) -> dict[str, dict[str, float]]:
+        return {f"k={k}": _summary([method(task, k) for task in tasks]) for k in shots}
+
+    found = {f"{label} (adapted)": table(lambda task, k: _adapted(model, tokenizer, task, k, loop, collate,
+                                                                   max_new_tokens)),
+             f"{label} (in context)": table(lambda task, k: _in_context(model, tokenizer, task, k, max_new_tokens))}
+    if label == "meta-adapter":
+        with model.disable_adapter():
+            found["base (in context)"] = table(lambda task, k: _in_context(model, tokenizer, task, k, max_new_tokens))
+    return found
+
+
 def few_shot_evaluation(run: Run, tasks_path: Path, shots: list[int], *, sft: Run | None = None,
                         max_new_tokens: int = 16, limit: int | None = None,
                         say: Callable[[str], None] = print) -> dict[str, Any]:
@@ -151,7 +175,6 @@ def few_shot_evaluation(run: Run, tasks_path: Path, shots: list[int], *, sft: Ru
     """
     from axo.data.meta import read_tasks
     from axo.infer.loading import describe_model, load_for_inference
-    from axo.train.modes.meta import TaskCollator
 
     meta = run.cfg.meta_learning
     if meta is None:
@@ -160,23 +183,12 @@ def few_shot_evaluation(run: Run, tasks_path: Path, shots: list[int], *, sft: Ru
                                    "with `meta_learning:`, and pass a plain SFT run with --compare-sft.")])
     loop = InnerLoop(meta.inner_lr, meta.inner_steps)
     results: dict[str, Any] = {}
-    models = [("meta-adapter", run)] + ([("SFT adapter", sft)] if sft is not None else [])
-    for label, source in models:
+    for label, source in [("meta-adapter", run)] + ([("SFT adapter", sft)] if sft is not None else []):
         say(f"loading {describe_model(source)}")
         model, tokenizer = load_for_inference(source, trainable_adapter=True)
         tasks = read_tasks(tasks_path, run.cfg, tokenizer)[:limit]
         _check_shots(tasks, shots, tasks_path)
-        collate = TaskCollator(tokenizer, reptile=False)
-        methods: dict[str, Callable[[dict[str, Any], int], dict[str, Any]]] = {
-            f"{label} (adapted)": lambda task, k: _adapted(model, tokenizer, task, k, loop, collate, max_new_tokens),
-            f"{label} (in context)": lambda task, k: _in_context(model, tokenizer, task, k, max_new_tokens)}
-        for name, method in methods.items():
-            results[name] = {f"k={k}": _summary([method(task, k) for task in tasks]) for k in shots}
-        if label == "meta-adapter":
-            with model.disable_adapter():
-                results["base (in context)"] = {f"k={k}": _summary([_in_context(model, tokenizer, task, k,
-                                                                                 max_new_tokens) for task in tasks])
-                                                for k in shots}
+        results.update(_methods(model, tokenizer, tasks, shots, loop, label, max_new_tokens))
         del model
     return {"few_shot": results, "tasks": len(tasks), "queries": sum(len(t["query"]) for t in tasks),
             "settings": {"shots": shots, "inner_lr": meta.inner_lr, "inner_steps": meta.inner_steps,

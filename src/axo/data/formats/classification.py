@@ -7,6 +7,8 @@ reach the saved model's `id2label`), or numbers with `problem_type: regression`.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,7 +90,7 @@ class ClassificationFormat(PromptFormat):
         """`problem_type: regression`: every label is a number (a string or a boolean is an error, never cast)."""
         key = self.label_column
         for index, value in enumerate(raw):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
                 origin, line = rows.where(index)
                 raise data_error(f"row {line}: {key} is {describe(value)}, not a number; `problem_type: regression` "
                                  "learns a numeric score.", origin=origin, line=line, key=key,

@@ -16,7 +16,6 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from math import ceil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,7 @@ from axo.data.cache import (
 )
 from axo.data.errors import data_error
 from axo.data.preference.base import KTO_METHODS, columns_for, preference_format_for
+from axo.data.prepare import hold_out
 from axo.data.sources import Rows, read_rows
 
 if TYPE_CHECKING:
@@ -172,17 +172,6 @@ def _merge(entries: list[_Entry], cfg: AxoConfig, method: str) -> list[tuple[dic
     return merged
 
 
-def _split(merged: list, cfg: AxoConfig) -> tuple[list, list]:
-    """Hold out `val_set_size` (a fraction, rounded up, or a count) from the end."""
-    if not cfg.val_set_size or cfg.val_set_size <= 0:
-        return merged, []
-    size = ceil(cfg.val_set_size * len(merged)) if cfg.val_set_size < 1 else int(cfg.val_set_size)
-    if size >= len(merged):
-        raise data_error(f"val_set_size {cfg.val_set_size:g} leaves no training rows out of {len(merged)}.",
-                         key="val_set_size", hint="Use a fraction such as 0.05, or fewer rows.")
-    return merged[: len(merged) - size], merged[len(merged) - size:]
-
-
 def _load_section(entries: list[DatasetConfig], section: str, cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase,
                   method: str, config_dir: Path | None) -> tuple[list, list[dict[str, Any]]]:
     prepared = [_prepare_entry(e, i, section, cfg, tokenizer, method, config_dir) for i, e in enumerate(entries)]
@@ -196,7 +185,7 @@ def _build(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase, method: str,
     if cfg.test_datasets:
         evaluation, eval_reports = _load_section(cfg.test_datasets, "test_datasets", cfg, tokenizer, method, config_dir)
     else:
-        train, evaluation = _split(train, cfg)
+        train, evaluation = hold_out(train, cfg)
     removed = 0
     if cfg.dataset_exact_deduplication and method != "reward":  # Axolotl's RL loader compares eval with train
         seen = {key for _, key, _ in train}

@@ -16,7 +16,13 @@ from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.config.schema import AxoConfig
 from axo.data.formats.base import IGNORE_INDEX
 from axo.train.meta_learning import InnerLoop, adapted_query_loss, meta_step
-from axo.train.modes.base import PreparedSplits, TrainerData, TrainerParts, TrainingMode, register_mode
+from axo.train.modes.base import (
+    PreparedSplits,
+    TrainerData,
+    TrainerParts,
+    TrainingMode,
+    register_mode,
+)
 from axo.train.trainer import AxoTrainerMixin
 
 ALGORITHM_NAMES = {"maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile"}
