@@ -29,12 +29,12 @@ def test_meta_adapter_and_sft_baseline_train_and_adapt_on_held_out_tasks(train_e
     meta = train_example(EXAMPLE / "config.yml")
     sft = train_example(EXAMPLE / "sft_config.yml", "sft")
     out = tmp_path / "few_shot.json"
-    result = CliRunner().invoke(app, ["evaluate", str(meta), "--tasks", str(HELD_OUT), "--shots", "0,1", "--limit", "2",
+    result = CliRunner().invoke(app, ["evaluate", str(meta), "--tasks", str(HELD_OUT), "--shots", "0,1", "--limit", "1",
                                       "--compare-sft", str(sft), "--max-new-tokens", "4", "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert "few-shot adaptation on 2 held-out tasks" in result.output
+    assert "few-shot adaptation on 1 held-out task " in result.output
     results = json.loads(out.read_text())
-    assert results["tasks"] == 2 and results["queries"] == 10 and results["settings"]["inner_lr"] == 0.3
+    assert results["tasks"] == 1 and results["queries"] == 5 and results["settings"]["inner_lr"] == 0.3
     methods = results["few_shot"]
     assert set(methods) == {"meta-adapter (adapted)", "meta-adapter (in context)", "base (in context)",
                             "SFT adapter (adapted)", "SFT adapter (in context)"}

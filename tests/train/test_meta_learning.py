@@ -67,21 +67,33 @@ def _close(found: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], to
         torch.testing.assert_close(found[name], expected[name], atol=tolerance, rtol=0, msg=name)
 
 
-def test_first_order_maml_is_the_query_gradient_at_the_adapted_weights(lora_model, task):
-    found = _meta_gradient(lora_model, task, "fomaml", InnerLoop(LR, STEPS, 0))
+@pytest.fixture(scope="module")
+def gradients(lora_model, task):
+    """Each algorithm's meta-gradient of the one task (computed once for the module's tests), checking on the way
+    that no meta-step changes the shared weights themselves."""
+    before = {name: param.detach().clone() for name, param in adapter_weights(lora_model).items()}
+    found = {name: _meta_gradient(lora_model, task, algorithm, InnerLoop(LR, STEPS, differentiated))
+             for name, algorithm, differentiated in (("maml", "maml", STEPS), ("fomaml", "fomaml", 0),
+                                                     ("reptile", "reptile", 0), ("maml-first0", "maml", 0),
+                                                     ("maml-first1", "maml", 1))}
+    _close({name: param.detach() for name, param in adapter_weights(lora_model).items()}, before, 0.0)
+    return found
+
+
+def test_first_order_maml_is_the_query_gradient_at_the_adapted_weights(lora_model, task, gradients):
+    found = gradients["fomaml"]
     adapted = sgd_adapted(lora_model, task["support"], STEPS, LR)
     adapted.zero_grad()
     _loss(adapted, task["query"]).backward()
     _close(found, {name: p.grad for name, p in adapter_weights(adapted).items()}, 1e-6)
 
 
-def test_reptile_moves_towards_the_weights_adapted_on_the_whole_task(lora_model, task):
-    found = _meta_gradient(lora_model, task, "reptile", InnerLoop(LR, STEPS, 0))
+def test_reptile_moves_towards_the_weights_adapted_on_the_whole_task(lora_model, task, gradients):
+    found = gradients["reptile"]
     adapted = sgd_adapted(lora_model, task["all"], STEPS, LR)
     expected = {name: (param - adapter_weights(adapted)[name]).detach()
                 for name, param in adapter_weights(lora_model).items()}
     _close(found, expected, 1e-6)
-    assert all(lora_model.get_parameter(name).grad is not None for name in expected)
 
 
 def _maml_by_hand(model, task) -> dict[str, torch.Tensor]:
@@ -104,12 +116,11 @@ def _maml_by_hand(model, task) -> dict[str, torch.Tensor]:
     return vector
 
 
-def test_second_order_maml_is_the_true_gradient_through_the_inner_steps(lora_model, task):
+def test_second_order_maml_is_the_true_gradient_through_the_inner_steps(lora_model, task, gradients):
     """MAML's meta-gradient equals the backward recursion by hand (1e-6) and, along a random direction, the finite
     difference of the adapted query loss; first-order MAML's does not (so a dropped inner graph fails here)."""
-    maml = _meta_gradient(lora_model, task, "maml", InnerLoop(LR, STEPS, STEPS))
+    maml, first_order = gradients["maml"], gradients["fomaml"]
     _close(maml, _maml_by_hand(lora_model, task), 1e-6)
-    first_order = _meta_gradient(lora_model, task, "fomaml", InnerLoop(LR, STEPS, 0))
     direction = {name: torch.randn(g.shape, generator=torch.Generator().manual_seed(7), dtype=g.dtype)
                  for name, g in maml.items()}
     epsilon = 1e-5  # transformers' RMSNorm computes in float32 even in a float64 model: no smaller step helps
@@ -122,19 +133,8 @@ def test_second_order_maml_is_the_true_gradient_through_the_inner_steps(lora_mod
     assert abs(along_first_order - numeric) > 0.02 * abs(numeric)
 
 
-def test_first_order_after_caps_the_differentiated_steps(lora_model, task):
-    maml = _meta_gradient(lora_model, task, "maml", InnerLoop(LR, STEPS, STEPS))
-    first_order = _meta_gradient(lora_model, task, "fomaml", InnerLoop(LR, STEPS, 0))
-    none_differentiated = _meta_gradient(lora_model, task, "maml", InnerLoop(LR, STEPS, 0))
-    one_differentiated = _meta_gradient(lora_model, task, "maml", InnerLoop(LR, STEPS, 1))
-    _close(none_differentiated, first_order, 1e-12)
-    distance = lambda a, b: max(float((a[n] - b[n]).abs().max()) for n in a)
-    assert distance(one_differentiated, maml) > 1e-4
-    assert distance(one_differentiated, first_order) > 1e-4
-
-
-def test_meta_step_leaves_the_shared_weights_unchanged(lora_model, task):
-    before = {name: param.detach().clone() for name, param in adapter_weights(lora_model).items()}
-    for algorithm in ("maml", "fomaml", "reptile"):
-        _meta_gradient(lora_model, task, algorithm, InnerLoop(LR, STEPS, STEPS if algorithm == "maml" else 0))
-    _close({name: param.detach() for name, param in adapter_weights(lora_model).items()}, before, 0.0)
+def test_first_order_after_caps_the_differentiated_steps(gradients):
+    _close(gradients["maml-first0"], gradients["fomaml"], 1e-12)
+    distance = lambda a, b: max(float((a[n] - b[n]).abs().max()) for n in a)  # noqa: E731
+    assert distance(gradients["maml-first1"], gradients["maml"]) > 1e-4
+    assert distance(gradients["maml-first1"], gradients["fomaml"]) > 1e-4

@@ -123,7 +123,7 @@ def test_the_plans_phase_7_config_trains_with_meta_learning_added(tmp_path, tiny
     from axo.cli.main import app
 
     monkeypatch.chdir(tmp_path)
-    _write(tmp_path / "tasks.jsonl", [_task(n, support=5, query=5) for n in range(20)])
+    _write(tmp_path / "tasks.jsonl", [_task(n, support=2, query=2) for n in range(20)])
     config = Path(__file__).resolve().parents[1] / "fixtures" / "plan_configs" / "meta-adapter-qlora.yml"
     args = ["train", str(config), "--base_model", str(tiny_llama_dir), "--adapter", "lora", "--load_in_4bit", "false",
             "--optimizer", "adamw_torch", "--model_type", "AutoModelForCausalLM", "--datasets.0.path",

@@ -169,7 +169,8 @@ def _few_shot(run, tasks: Path, shots: str, compare_sft: Path | None, max_new_to
     destination = output or run.output_dir / "eval_results.json"
     destination.parent.mkdir(parents=True, exist_ok=True)
     destination.write_text(json.dumps(results, indent=2))
-    table = Table(title=f"few-shot adaptation on {results['tasks']} held-out tasks ({results['queries']} queries; "
+    tasks_word = "task" if results["tasks"] == 1 else "tasks"
+    table = Table(title=f"few-shot adaptation on {results['tasks']} held-out {tasks_word} ({results['queries']} queries; "
                   f"{results['settings']['inner_steps']} inner steps at lr {results['settings']['inner_lr']:g})")
     table.add_column("method")
     for count in counts:
