@@ -24,6 +24,7 @@ every variant (the children's output in DIR/variants.log) and prints a table las
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -179,19 +180,15 @@ def axo_config(model_dir: Path, data: Path, opts: argparse.Namespace, qlora: boo
             f"output_dir: {work / 'axo'}\ndataset_prepared_path: {work / 'prepared'}\n" + (LIGER if liger else ""))
 
 
-def axo_run(model_dir: Path, data: Path, opts: argparse.Namespace, qlora: bool, liger: bool, work: Path) -> StepTimer:
-    """axo's real training path (`axo train CONFIG`'s train()) with a step timer added to its callbacks."""
-    from axo.config.load import load_config
+@contextlib.contextmanager
+def timed_recorder(timer: StepTimer):
+    """While open, axo's own recorder callback (train/run.py `RunRecorder`) also drives `timer`: the measurement
+    rides on the real training path without a callback of its own."""
     from axo.train import run as run_module
-    from axo.train.run import train
 
-    text = axo_config(model_dir, data, opts, qlora, liger, work)
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "axo.yml").write_text(text)
-    timer = StepTimer()
     original = run_module.RunRecorder
 
-    class Timed(original):  # the timer rides on axo's own recorder callback, for this measurement only
+    class Timed(original):
         def on_train_begin(self, args, state, control, **k):
             timer.begin(k)
             return super().on_train_begin(args, state, control, **k)
@@ -210,9 +207,22 @@ def axo_run(model_dir: Path, data: Path, opts: argparse.Namespace, qlora: bool, 
 
     run_module.RunRecorder = Timed
     try:
-        train(load_config(work / "axo.yml").require(), progress=False)
+        yield
     finally:
         run_module.RunRecorder = original
+
+
+def axo_run(model_dir: Path, data: Path, opts: argparse.Namespace, qlora: bool, liger: bool, work: Path) -> StepTimer:
+    """axo's real training path (`axo train CONFIG`'s train()) with a step timer added to its callbacks."""
+    from axo.config.load import load_config
+    from axo.train.run import train
+
+    text = axo_config(model_dir, data, opts, qlora, liger, work)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "axo.yml").write_text(text)
+    timer = StepTimer()
+    with timed_recorder(timer):
+        train(load_config(work / "axo.yml").require(), progress=False)
     timer.settings = {"config": text}
     return timer
 

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tests"))
 
-from dpo_speed import TINY, StepTimer, cuda
+from dpo_speed import TINY, StepTimer, cuda, timed_recorder  # the same timer, recorder hook and CPU smoke-test shape
 
 SUPPORT, QUERY = 5, 5
 
@@ -69,29 +69,15 @@ def axo_config(model_dir: Path, data: Path, opts: argparse.Namespace, variant: s
 def child(opts: argparse.Namespace) -> None:
     """Train one algorithm in this process and write WORK/<variant>.json for the parent."""
     from axo.config.load import load_config
-    from axo.train import run as run_module
     from axo.train.run import train
 
     variant, work = opts.child, opts.work / opts.child
     work.mkdir(parents=True, exist_ok=True)
     (work / "axo.yml").write_text(axo_config(opts.work / opts.arch, opts.work / "tasks.jsonl", opts, variant, work))
     cuda("reset_peak_memory_stats")
-    timer, original = StepTimer(), run_module.RunRecorder
-
-    class Timed(original):  # the timer rides on axo's own recorder callback, for this measurement only
-        def on_step_begin(self, args, state, control, **k):
-            timer.step_begin()
-            return super().on_step_begin(args, state, control, **k)
-
-        def on_step_end(self, args, state, control, **k):
-            timer.step_end()
-            return super().on_step_end(args, state, control, **k)
-
-    run_module.RunRecorder = Timed
-    try:
+    timer = StepTimer()
+    with timed_recorder(timer):
         result = train(load_config(work / "axo.yml").require(), progress=False)
-    finally:
-        run_module.RunRecorder = original
     steps = [r for r in result.metrics if "loss" in r and "tokens_seen" in r]
     timed = timer.times[1:]
     step = sum(timed) / len(timed)
