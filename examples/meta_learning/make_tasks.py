@@ -35,7 +35,7 @@ PACKAGE, PINNED = "countryinfo", "1.0.1"
 SEED = 19
 INSTRUCTION = "Answer as the examples do."
 SUPPORT, QUERY = 5, 5
-TRAIN_TASKS_PER_ATTRIBUTE, HELD_OUT_TASKS_PER_ATTRIBUTE = 12, 3
+TRAIN_TASKS_PER_ATTRIBUTE, HELD_OUT_TASKS_PER_ATTRIBUTE = 48, 8
 HELD_OUT_SHARE = 0.25
 MAX_WORDS, MAX_CHARS = 3, 24  # keeps answers short enough for exact match to mean something
 

@@ -17,7 +17,7 @@ HELD_OUT = EXAMPLE / "held_out_tasks.jsonl"
 def test_committed_tasks_have_the_shape_the_evaluation_needs():
     held_out = [json.loads(line) for line in HELD_OUT.read_text().splitlines()]
     train = [json.loads(line) for line in (EXAMPLE / "train_tasks.jsonl").read_text().splitlines()]
-    assert len(held_out) == 39 and len(train) == 156
+    assert len(held_out) == 104 and len(train) == 624
     assert all(len(t["support_set"]) == 5 and len(t["query_set"]) == 5 for t in held_out + train)
     instructions = {row["instruction"] for t in held_out + train for row in t["support_set"] + t["query_set"]}
     assert instructions == {"Answer as the examples do."}  # only a task's examples say what it asks

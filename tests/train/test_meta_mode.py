@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
+from safetensors.torch import load_file
 from train.meta_helpers import hand_loss, sgd_adapted
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -136,3 +137,30 @@ def test_the_plans_phase_7_config_trains_with_meta_learning_added(tmp_path, tiny
     assert provenance["algorithm"] == "MAML" and provenance["steps"] == 1 and provenance["eval_rows"] == 2
     assert provenance["eval_loss"] > 0
     PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), tmp_path / "out")
+
+
+def test_a_stopped_meta_run_resumes_to_the_uninterrupted_adapter(tmp_path, tiny_llama_dir):
+    """Stopped after its checkpoint at meta-update 2 and resumed to 4 (AdamW state, scheduler, RNG and the task
+    order restored by the normal checkpointing), a Reptile run ends with the adapter of a run that never stopped."""
+    _write(tmp_path / "tasks.jsonl", [_task(n) for n in range(8)])
+
+    def run(name: str, steps: int, resume: bool = False):
+        text = (_config(tmp_path, tiny_llama_dir).replace("optimizer: sgd", "optimizer: adamw_torch")
+                .replace("algorithm: fomaml", "algorithm: reptile").replace("tasks_per_step: 4", "tasks_per_step: 2")
+                .replace("max_steps: 1", f"max_steps: {steps}").replace(f"output_dir: {tmp_path / 'run'}",
+                                                                        f"output_dir: {tmp_path / name}"))
+        cfg = resolve_config(text + "save_strategy: steps\nsave_steps: 2\n").require()
+        return train(cfg, progress=False, resume=resume)
+
+    straight = run("straight", 4).output_dir
+    run("stopped", 2)
+    assert (tmp_path / "stopped" / "checkpoint-2" / "adapter_model.safetensors").is_file()
+    result = run("stopped", 4, resume=True)
+    assert [m["step"] for m in result.metrics if "loss" in m] == [3, 4]  # it went on from step 2
+    resumed = result.output_dir
+    expected, got = (load_file(folder / "adapter_model.safetensors") for folder in (straight, resumed))
+    assert got.keys() == expected.keys() and len(expected) > 0
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], atol=1e-6, rtol=0)
+    stopped_at_2 = load_file(tmp_path / "stopped" / "checkpoint-2" / "adapter_model.safetensors")
+    assert any(not torch.equal(stopped_at_2[name], expected[name]) for name in expected)  # steps 3-4 moved it

@@ -1,0 +1,128 @@
+"""Few-shot adaptation on real data (issue 19): meta-adapters against the base model's in-context learning and a
+plain SFT adapter trained on the same rows, through the real CLI (`axo train`, `axo evaluate --tasks`).
+
+    python3 benchmarks/meta_few_shot.py --out /tmp/bench --base-model quickstart-run/SmolLM2-135M-Instruct
+    python3 benchmarks/meta_few_shot.py --out /tmp/smoke --base-model ... --max-steps 2 --limit 2 --shots 1  # smoke
+
+Every variant of VARIANTS is examples/meta_learning/config.yml with the variant's `--key value` overrides; the
+baseline is sft_config.yml (the same rows flattened, the same number of optimizer steps). All runs train side
+by side, each in its own process (a 135M model leaves an H200 mostly idle), each meta-adapter is evaluated, as soon as
+it and the SFT baseline are trained, on held_out_tasks.jsonl with `--compare-sft` (the SFT adapter adapted by
+that variant's inner loop, and in context). Writes `meta_few_shot.json` in --out (every table, each run's wall time and last
+logged loss) and prints the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "meta_learning"
+
+# name -> overrides of config.yml. The example's own setting (first-order MAML, inner lr 0.3, top 8 layers) first.
+# Seen on an H200 (2026-12-03, docs/BENCHMARKS.md): first-order MAML over all 30 layers at inner lr 0.3 diverged.
+VARIANTS: dict[str, list[str]] = {
+    "fomaml": [],
+    "reptile": ["--meta_learning.algorithm", "reptile"],
+    "maml": ["--meta_learning.algorithm", "maml"],
+    "fomaml-all-layers-inner-lr-0.1": ["--peft_layers_to_transform", "null", "--meta_learning.inner_lr", "0.1"],
+}
+
+
+def _run(command: list[str], log: Path) -> tuple[int, float]:
+    started = time.perf_counter()
+    with log.open("w") as out:
+        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False,
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return done.returncode, time.perf_counter() - started
+
+
+def _last_loss(run_dir: Path) -> float | None:
+    losses = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+              if '"loss"' in line] if (run_dir / "metrics.jsonl").is_file() else []
+    return losses[-1]["loss"] if losses else None
+
+
+def train(name: str, config: Path, overrides: list[str], args: argparse.Namespace) -> dict:
+    run_dir = args.out / name
+    command = [sys.executable, "-m", "axo", "train", str(config), "--base_model", args.base_model,
+               "--output_dir", str(run_dir), "--dataset_prepared_path", str(args.out / f"{name}-prepared"),
+               *(["--num_epochs", str(args.epochs)] if args.epochs else []), *overrides]
+    if args.max_steps:
+        command += ["--max_steps", str(args.max_steps)]
+    code, seconds = _run(command, args.out / f"{name}-train.log")
+    return {"run": name, "exit_code": code, "train_s": round(seconds, 1), "last_loss": _last_loss(run_dir)}
+
+
+def evaluate(name: str, args: argparse.Namespace) -> dict:
+    result = args.out / f"{name}-few-shot.json"
+    command = [sys.executable, "-m", "axo", "evaluate", str(args.out / name), "--tasks", str(args.tasks),
+               "--shots", args.shots, "--compare-sft", str(args.out / "sft"), "--max-new-tokens", "8",
+               "-o", str(result)]
+    if args.limit:
+        command += ["--limit", str(args.limit)]
+    code, seconds = _run(command, args.out / f"{name}-evaluate.log")
+    return {"run": name, "exit_code": code, "evaluate_s": round(seconds, 1),
+            "results": json.loads(result.read_text()) if code == 0 else None}
+
+
+def _table(name: str, results: dict) -> str:
+    lines = [f"{name}: {results['tasks']} held-out tasks, {results['queries']} queries, settings "
+             f"{results['settings']}", "| method | " + " | ".join(
+                 f"{k} match / loss" for k in next(iter(results["few_shot"].values()))) + " |"]
+    for method, by_k in results["few_shot"].items():
+        cells = [f"{s['normalized_match']:.3f} / {s['query_loss']:.3f}" for s in by_k.values()]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--base-model", required=True, help="the SmolLM2-135M-Instruct folder (base_model.py)")
+    parser.add_argument("--tasks", type=Path, default=EXAMPLE / "held_out_tasks.jsonl")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names of VARIANTS")
+    parser.add_argument("--epochs", type=int, help="for every run (default: the configs' own)")
+    parser.add_argument("--shots", default="1,3,5")
+    parser.add_argument("--max-steps", type=int, help="smoke runs only")
+    parser.add_argument("--limit", type=int, help="evaluate the first N held-out tasks only (smoke runs)")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    names = args.variants.split(",")
+    runs = [(name, EXAMPLE / "config.yml", VARIANTS[name]) for name in names]
+    runs.append(("sft", EXAMPLE / "sft_config.yml", []))
+    report: dict = {"command": sys.argv, "epochs": args.epochs, "variants": {n: VARIANTS[n] for n in names}}
+    started = time.perf_counter()
+    sft_done = threading.Event()
+
+    def train_then_evaluate(run: tuple[str, Path, list[str]]) -> tuple[dict, dict | None]:
+        # Each meta-adapter is evaluated as soon as it and the SFT baseline (which it is compared with) are trained.
+        trained = train(*run, args)
+        if run[0] == "sft":
+            sft_done.set()
+            return trained, None
+        sft_done.wait()
+        return trained, evaluate(run[0], args) if trained["exit_code"] == 0 else None
+
+    with ThreadPoolExecutor(len(runs)) as pool:
+        done = list(pool.map(train_then_evaluate, runs))
+    report["training"] = [trained for trained, _ in done]
+    report["evaluation"] = [evaluated for _, evaluated in done if evaluated is not None]
+    report["wall_s"] = round(time.perf_counter() - started, 1)
+    (args.out / "meta_few_shot.json").write_text(json.dumps(report, indent=1))
+    for evaluation in report["evaluation"]:
+        print(_table(evaluation["run"], evaluation["results"]) if evaluation["results"] else
+              f"{evaluation['run']}: evaluation failed (exit {evaluation['exit_code']})")
+    print(f"wall {report['wall_s']} s")
+
+
+if __name__ == "__main__":
+    main()
