@@ -75,9 +75,10 @@ def evaluate(name: str, args: argparse.Namespace) -> dict:
 
 
 def _table(name: str, results: dict) -> str:
-    lines = [f"{name}: {results['tasks']} held-out tasks, {results['queries']} queries, settings "
-             f"{results['settings']}", "| method | " + " | ".join(
-                 f"{k} match / loss" for k in next(iter(results["few_shot"].values()))) + " |"]
+    shots = next(iter(results["few_shot"].values()))
+    header = "| method | " + " | ".join(f"{k} match / loss" for k in shots) + " |"
+    title = f"{name}: {results['tasks']} held-out tasks, {results['queries']} queries, {results['settings']}"
+    lines = [title, header]
     for method, by_k in results["few_shot"].items():
         cells = [f"{s['normalized_match']:.3f} / {s['query_loss']:.3f}" for s in by_k.values()]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")

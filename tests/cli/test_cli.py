@@ -237,3 +237,13 @@ def test_a_read_only_prepared_path_is_refused_before_preprocessing(tmp_path, tin
     assert result.exit_code == 1 and (result.exception is None or isinstance(result.exception, SystemExit))
     assert "dataset_prepared_path: 'ro/cache' cannot be created: ro is read-only" in result.stderr
     assert not (tmp_path / "ro" / "cache").exists()
+
+
+def test_choosing_a_training_mode_imports_no_trainer():
+    # `axo preprocess` asks the mode registry how to prepare the data; importing transformers' Trainer (and the
+    # mode's torch code) there cost preprocessing ~3 s of its ~7 (benchmarks/preprocess_alpaca.py).
+    code = ("import sys\nimport axo.train.modes\n"
+            "heavy = sorted(m for m in ('torch', 'transformers.trainer', 'trl', 'axo.train.meta_trainer', "
+            "'axo.train.trainer') if m in sys.modules)\nprint('HEAVY=' + ','.join(heavy))\n")
+    result = _run(sys.executable, "-c", code)
+    assert "HEAVY=\n" in result.stdout, result.stdout + result.stderr

@@ -18,7 +18,7 @@ from axo.config.load import resolve_config
 from axo.data.errors import DataError
 from axo.data.meta import prepare_tasks
 from axo.train.meta_learning import adapter_weights
-from axo.train.modes.meta import TaskCollator
+from axo.train.meta_trainer import TaskCollator
 from axo.train.run import train
 
 OUTER_LR, INNER_LR, INNER_STEPS = 1.0, 0.5, 2
@@ -85,7 +85,7 @@ def test_one_meta_update_is_the_outer_step_on_the_mean_task_gradient(meta_run, t
 
 
 def test_a_meta_run_writes_the_run_files(meta_run):
-    folder, _, result = meta_run
+    _, _, result = meta_run
     out = result.output_dir
     assert {"adapter_model.safetensors", "adapter_config.json", "provenance.json", "README.md", "metrics.jsonl",
             "axo_run.json"} <= {p.name for p in out.iterdir()}

@@ -147,7 +147,7 @@ def _methods(model: Any, tokenizer: Any, tasks: list[dict[str, Any]], shots: lis
              max_new_tokens: int) -> dict[str, dict[str, dict[str, float]]]:
     """{method: {"k=<k>": summary}} for one loaded adapter model: adapted, in context, and (for the meta-adapter)
     the base model in context (the same model with its adapter disabled)."""
-    from axo.train.modes.meta import TaskCollator
+    from axo.train.meta_trainer import TaskCollator
 
     collate = TaskCollator(tokenizer, reptile=False)
 

@@ -9,13 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-from transformers import Trainer
-
 from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.config.schema import AxoConfig
-from axo.data.formats.base import IGNORE_INDEX
-from axo.train.meta_learning import InnerLoop, adapted_query_loss, meta_step
 from axo.train.modes.base import (
     PreparedSplits,
     TrainerData,
@@ -23,70 +18,8 @@ from axo.train.modes.base import (
     TrainingMode,
     register_mode,
 )
-from axo.train.trainer import AxoTrainerMixin
 
 ALGORITHM_NAMES = {"maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile"}
-
-
-class TaskCollator:
-    """A micro-batch of tasks: each task's support rows and query rows padded into a batch of their own (and,
-    for Reptile, both together), plus `task_count` — one entry per task, the tensor the Trainer's evaluation
-    loop reads the batch size from."""
-
-    def __init__(self, tokenizer: Any, reptile: bool):
-        from transformers import DataCollatorForSeq2Seq
-
-        self.pad = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX,
-                                          return_tensors="pt")
-        self.reptile = reptile
-
-    def rows(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        return dict(self.pad([{"input_ids": list(r["input_ids"]), "labels": list(r["labels"])} for r in rows]))
-
-    def task(self, task: dict[str, Any]) -> dict[str, dict[str, torch.Tensor]]:
-        batches = {"support": self.rows(task["support"]), "query": self.rows(task["query"])}
-        if self.reptile:
-            batches["all"] = self.rows(task["support"] + task["query"])
-        return batches
-
-    def __call__(self, tasks: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"task_count": torch.ones(len(tasks)), "tasks": [self.task(task) for task in tasks]}
-
-
-class MetaTrainer(AxoTrainerMixin, Trainer):
-    """transformers' Trainer whose training step is a meta-learning step over a micro-batch of tasks, and whose
-    evaluation loss is the mean query loss after adapting on each eval task's support rows."""
-
-    def __init__(self, *args: Any, algorithm: str, loop: InnerLoop, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.algorithm, self.loop = algorithm, loop
-
-    def get_batch_samples(self, epoch_iterator, num_batches, device):
-        """The micro-batches of one meta-update and how many tasks they hold (fewer than `tasks_per_step` at the
-        end of an epoch), so each task's share of the update is 1/tasks whatever the window's size."""
-        batches, _ = super().get_batch_samples(epoch_iterator, num_batches, device)
-        return batches, sum(len(batch["tasks"]) for batch in batches)
-
-    def training_step(self, model, inputs, num_items_in_batch=None):
-        model.train()
-        tasks = inputs["tasks"]
-        # each task's share of the meta-update: the mean over the update's tasks
-        share = 1.0 / (num_items_in_batch or len(tasks) * self.args.gradient_accumulation_steps)
-        self._count(tasks)
-        with self.activation_context():
-            losses = [meta_step(model, task, self.algorithm, self.loop, share, self.accelerator.backward)
-                      for task in tasks]
-        return torch.tensor(sum(losses) * share, device=self.args.device)
-
-    def _count(self, tasks: list[dict[str, Any]]) -> None:
-        """Tokens seen (every support and query token) and trained (their answer tokens), for the run files."""
-        rows = [task[name] for task in tasks for name in ("support", "query")]
-        self.state.num_input_tokens_seen += int(sum(int(batch["attention_mask"].sum()) for batch in rows))
-        self._trained_tokens = self._trained_tokens + sum((batch["labels"] != IGNORE_INDEX).sum() for batch in rows)
-
-    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        losses = [adapted_query_loss(model, task, self.loop)[0] for task in inputs["tasks"]]
-        return torch.tensor(sum(losses) / len(losses), device=self.args.device), None, None
 
 
 @register_mode
@@ -138,6 +71,9 @@ class MetaLearningMode(TrainingMode):
             raise ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, "meta_learning", "runs in one process in axo; "
                                        f"this run has {parts.arguments.world_size}.", "Train it on one GPU "
                                        "(`--num-gpus 1`, or CUDA_VISIBLE_DEVICES with one device).")])
+        from axo.train.meta_learning import InnerLoop
+        from axo.train.meta_trainer import MetaTrainer, TaskCollator
+
         meta = self.cfg.meta_learning
         return MetaTrainer(model=parts.model, args=parts.arguments,
                            data_collator=TaskCollator(parts.tokenizer, meta.algorithm == "reptile"),
