@@ -4,12 +4,18 @@ plain SFT adapter trained on the same rows, through the real CLI (`axo train`, `
     python3 benchmarks/meta_few_shot.py --out /tmp/bench --base-model quickstart-run/SmolLM2-135M-Instruct
     python3 benchmarks/meta_few_shot.py --out /tmp/smoke --base-model ... --max-steps 2 --limit 2 --shots 1  # smoke
 
+On the GPU machine (SmolLM2's GGUF travels in two calls: docs/DEVELOPING.md, section 9), after the first call
+left part one in /tmp/keep: rebuild the GGUF, `python3 examples/quickstart/base_model.py /tmp/smol`, then
+`bash benchmarks/device_background.sh start python3 benchmarks/meta_few_shot.py --out /tmp/bench/run
+--base-model /tmp/smol` and copy /tmp/bench/run/meta_few_shot.json to $OUT.
+
 Every variant of VARIANTS is examples/meta_learning/config.yml with the variant's `--key value` overrides; the
-baseline is sft_config.yml (the same rows flattened, the same number of optimizer steps). All runs train side
-by side, each in its own process (a 135M model leaves an H200 mostly idle), each meta-adapter is evaluated, as soon as
-it and the SFT baseline are trained, on held_out_tasks.jsonl with `--compare-sft` (the SFT adapter adapted by
-that variant's inner loop, and in context). Writes `meta_few_shot.json` in --out (every table, each run's wall time and last
-logged loss) and prints the tables.
+baseline is sft_config.yml (the same rows flattened, the same number of optimizer steps). All runs train side by
+side, each in its own process (a 135M model leaves an H200 mostly idle; CPU threads are shared out among them).
+Each meta-adapter is evaluated as soon as it and the SFT baseline are trained: `axo evaluate --tasks
+held_out_tasks.jsonl --compare-sft` (the SFT adapter adapted by that variant's inner loop, and in context).
+`meta_few_shot.json` in --out is rewritten after every run and evaluation (each run's wall time and last logged
+loss, every table), so a run cut short still leaves what finished; the tables are printed at the end.
 """
 
 from __future__ import annotations
@@ -37,11 +43,11 @@ VARIANTS: dict[str, list[str]] = {
 }
 
 
-def _run(command: list[str], log: Path) -> tuple[int, float]:
+def _run(command: list[str], log: Path, threads: int) -> tuple[int, float]:
     started = time.perf_counter()
     with log.open("w") as out:
         done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                              env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(threads)})
     return done.returncode, time.perf_counter() - started
 
 
@@ -58,7 +64,7 @@ def train(name: str, config: Path, overrides: list[str], args: argparse.Namespac
                *(["--num_epochs", str(args.epochs)] if args.epochs else []), *overrides]
     if args.max_steps:
         command += ["--max_steps", str(args.max_steps)]
-    code, seconds = _run(command, args.out / f"{name}-train.log")
+    code, seconds = _run(command, args.out / f"{name}-train.log", args.threads)
     return {"run": name, "exit_code": code, "train_s": round(seconds, 1), "last_loss": _last_loss(run_dir)}
 
 
@@ -69,7 +75,7 @@ def evaluate(name: str, args: argparse.Namespace) -> dict:
                "-o", str(result)]
     if args.limit:
         command += ["--limit", str(args.limit)]
-    code, seconds = _run(command, args.out / f"{name}-evaluate.log")
+    code, seconds = _run(command, args.out / f"{name}-evaluate.log", args.threads)
     return {"run": name, "exit_code": code, "evaluate_s": round(seconds, 1),
             "results": json.loads(result.read_text()) if code == 0 else None}
 
@@ -100,25 +106,29 @@ def main() -> None:
     names = args.variants.split(",")
     runs = [(name, EXAMPLE / "config.yml", VARIANTS[name]) for name in names]
     runs.append(("sft", EXAMPLE / "sft_config.yml", []))
-    report: dict = {"command": sys.argv, "epochs": args.epochs, "variants": {n: VARIANTS[n] for n in names}}
+    args.threads = max(1, (os.cpu_count() or 1) // len(runs))
+    report: dict = {"command": sys.argv, "epochs": args.epochs, "variants": {n: VARIANTS[n] for n in names},
+                    "training": [], "evaluation": []}
     started = time.perf_counter()
-    sft_done = threading.Event()
+    sft_done, lock = threading.Event(), threading.Lock()
 
-    def train_then_evaluate(run: tuple[str, Path, list[str]]) -> tuple[dict, dict | None]:
-        # Each meta-adapter is evaluated as soon as it and the SFT baseline (which it is compared with) are trained.
+    def record(part: str, entry: dict) -> None:
+        with lock:
+            report[part].append(entry)
+            report["wall_s"] = round(time.perf_counter() - started, 1)
+            (args.out / "meta_few_shot.json").write_text(json.dumps(report, indent=1))
+
+    def train_then_evaluate(run: tuple[str, Path, list[str]]) -> None:
         trained = train(*run, args)
+        record("training", trained)
         if run[0] == "sft":
             sft_done.set()
-            return trained, None
-        sft_done.wait()
-        return trained, evaluate(run[0], args) if trained["exit_code"] == 0 else None
+        elif trained["exit_code"] == 0:
+            sft_done.wait()  # each meta-adapter is compared with the SFT adapter
+            record("evaluation", evaluate(run[0], args))
 
     with ThreadPoolExecutor(len(runs)) as pool:
-        done = list(pool.map(train_then_evaluate, runs))
-    report["training"] = [trained for trained, _ in done]
-    report["evaluation"] = [evaluated for _, evaluated in done if evaluated is not None]
-    report["wall_s"] = round(time.perf_counter() - started, 1)
-    (args.out / "meta_few_shot.json").write_text(json.dumps(report, indent=1))
+        list(pool.map(train_then_evaluate, runs))
     for evaluation in report["evaluation"]:
         print(_table(evaluation["run"], evaluation["results"]) if evaluation["results"] else
               f"{evaluation['run']}: evaluation failed (exit {evaluation['exit_code']})")
