@@ -1,7 +1,8 @@
 """Few-shot adaptation of a meta-learning run (`axo evaluate RUN --tasks FILE --shots 1,3,5`).
 
 For each held-out task and each k, the first k support rows are what a method may learn from, and the task's query
-rows are scored (mean answer-token loss; greedy answers against the expected ones, exact and normalised match):
+rows are scored (mean answer-token loss; greedy answers, cut to the expected answer's number of lines, against the
+expected ones, exact and normalised match):
 - an adapter "adapted": the run's own inner loop (its `inner_lr`, `inner_steps`; train/meta_learning.py) on the k
   rows, then the query rows with the adapted weights — for the meta-adapter, and for a plain SFT adapter given
   with `--compare-sft`;
@@ -82,6 +83,14 @@ def _answers(model: Any, tokenizer: Any, prompts: list[list[int]], max_new_token
             for tokens in output[:, batch["input_ids"].shape[1]:]]
 
 
+def answer_lines(generated: str, expected: str) -> str:
+    """The generated answer cut to as many lines as the expected one has: a model answering after examples in
+    its context goes on with the next example's turn ("Paris\n\n### Instruction: ..."), which is not part of its
+    answer (the usual few-shot stop at a line break; answers that end with EOS are not changed)."""
+    lines = generated.strip().split("\n")
+    return "\n".join(lines[:expected.count("\n") + 1]).strip()
+
+
 @contextlib.contextmanager
 def _weights(model: Any, weights: dict[str, torch.Tensor]) -> Iterator[None]:
     """The adapter's weights replaced by `weights` for the block (restored after)."""
@@ -104,8 +113,9 @@ def _score(model: Any, tokenizer: Any, queries: list[_Query], context: list[int]
     labels = [[IGNORE_INDEX] * (len(s) - len(q.answer)) + q.answer for s, q in zip(sequences, queries)]
     with torch.no_grad():
         loss = float(model(**_pad(sequences, labels, tokenizer.pad_token_id, model.device), use_cache=False).loss)
-    answers = _answers(model, tokenizer, [context + _strip_bos(q.prompt, tokenizer, context) for q in queries],
-                       max_new_tokens)
+    generated = _answers(model, tokenizer, [context + _strip_bos(q.prompt, tokenizer, context) for q in queries],
+                         max_new_tokens)
+    answers = [answer_lines(text, q.text) for text, q in zip(generated, queries)]
     return {"loss": loss, "exact": [exact_match(a, q.text) for a, q in zip(answers, queries)],
             "normalized": [normalized_match(a, q.text) for a, q in zip(answers, queries)]}
 
