@@ -241,7 +241,7 @@ def test_a_read_only_prepared_path_is_refused_before_preprocessing(tmp_path, tin
 
 def test_choosing_a_training_mode_imports_no_trainer():
     # `axo preprocess` asks the mode registry how to prepare the data; importing transformers' Trainer (and the
-    # mode's torch code) there cost preprocessing ~3 s of its ~7 (benchmarks/preprocess_alpaca.py).
+    # mode's torch code) there made preprocessing 20k rows take 10-12 s instead of 6-8 (benchmarks/preprocess_alpaca.py).
     code = ("import sys\nimport axo.train.modes\n"
             "heavy = sorted(m for m in ('torch', 'transformers.trainer', 'trl', 'axo.train.meta_trainer', "
             "'axo.train.trainer') if m in sys.modules)\nprint('HEAVY=' + ','.join(heavy))\n")
