@@ -1,13 +1,14 @@
 """The trainer side of meta-learning (torch, transformers' Trainer): the collator that pads each task's rows into
 its own batches, and the Trainer whose step is a meta-update over a micro-batch of tasks. Imported by the mode
-(train/modes/meta.py) only when it builds its trainer, so `axo preprocess` of task data never loads torch."""
+(train/modes/meta.py) only when it builds its trainer, so importing the mode registry (as every `axo preprocess`
+does) loads neither this Trainer nor torch."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import torch
-from transformers import Trainer
+from transformers import DataCollatorForSeq2Seq, Trainer
 
 from axo.data.formats.base import IGNORE_INDEX
 from axo.train.meta_learning import InnerLoop, adapted_query_loss, meta_step
@@ -20,8 +21,6 @@ class TaskCollator:
     loop reads the batch size from."""
 
     def __init__(self, tokenizer: Any, reptile: bool):
-        from transformers import DataCollatorForSeq2Seq
-
         self.pad = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX,
                                           return_tensors="pt")
         self.reptile = reptile
