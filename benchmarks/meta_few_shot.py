@@ -15,7 +15,8 @@ side, each in its own process (a 135M model leaves an H200 mostly idle; CPU thre
 Each meta-adapter is evaluated as soon as it and the SFT baseline are trained: `axo evaluate --tasks
 held_out_tasks.jsonl --compare-sft` (the SFT adapter adapted by that variant's inner loop, and in context).
 `meta_few_shot.json` in --out is rewritten after every run and evaluation (each run's wall time and last logged
-loss, every table), so a run cut short still leaves what finished; the tables are printed at the end.
+loss, every table), so a run cut short still leaves what finished; the tables are printed at the end, and every
+run's folder (adapter, config, run files) goes into `adapters.tar`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +42,7 @@ VARIANTS: dict[str, list[str]] = {
     "reptile": ["--meta_learning.algorithm", "reptile"],
     "maml": ["--meta_learning.algorithm", "maml"],
     "fomaml-all-layers-inner-lr-0.1": ["--peft_layers_to_transform", "null", "--meta_learning.inner_lr", "0.1"],
+    "fomaml-inner-steps-5": ["--meta_learning.inner_steps", "5"],
 }
 
 
@@ -129,6 +132,12 @@ def main() -> None:
 
     with ThreadPoolExecutor(len(runs)) as pool:
         list(pool.map(train_then_evaluate, runs))
+    # One file: a device call brings back a bounded number of files, and every adapter folder holds several.
+    with tarfile.open(args.out / "adapters.tar", "w") as tar:
+        for name, _, _ in runs:
+            for path in sorted((args.out / name).glob("*")):
+                if path.is_file() and not path.name.startswith("checkpoint"):
+                    tar.add(path, arcname=f"{name}/{path.name}")
     for evaluation in report["evaluation"]:
         print(_table(evaluation["run"], evaluation["results"]) if evaluation["results"] else
               f"{evaluation['run']}: evaluation failed (exit {evaluation['exit_code']})")
