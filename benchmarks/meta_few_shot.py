@@ -43,6 +43,9 @@ VARIANTS: dict[str, list[str]] = {
     "maml": ["--meta_learning.algorithm", "maml"],
     "fomaml-all-layers-inner-lr-0.1": ["--peft_layers_to_transform", "null", "--meta_learning.inner_lr", "0.1"],
     "fomaml-inner-steps-5": ["--meta_learning.inner_steps", "5"],
+    # the adapted weights and the examples in context together (its evaluation asks each query after them too)
+    # (5 alpaca rows, each with its system line, before a query: up to 473 tokens)
+    "fomaml-in-context": ["--meta_learning.support_in_context", "true", "--sequence_len", "512"],
 }
 
 

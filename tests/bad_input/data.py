@@ -232,6 +232,13 @@ CASES = [
          ("data.jsonl:1", "a support row is", "more than sequence_len 64"),
          ({"task_id": "a", "support_set": [{"instruction": "word " * 60, "output": "a"}],
            "query_set": [{"instruction": "q", "output": "a"}]},)),
+    Case("data-meta-context-too-long", "support_in_context with a task whose support rows and a query exceed "
+         "sequence_len", "preprocess",
+         "learning_rate: 2e-4\nadapter: lora\nsequence_len: 64\ndatasets:\n  - path: data.jsonl\n    type: alpaca\n"
+         "meta_learning:\n  support_in_context: true\n", (),
+         ("data.jsonl:1", "a query row after its 2 support rows is", "support_in_context: false"),
+         ({"task_id": "a", "support_set": [{"instruction": "word " * 8, "output": "a"}] * 2,
+           "query_set": [{"instruction": "q", "output": "a"}]},)),
     Case("data-meta-maml-with-liger", "second-order MAML with a fused Liger kernel", "validate",
          "learning_rate: 2e-4\nadapter: lora\nliger_rms_norm: true\ndatasets:\n  - path: data.jsonl\n"
          "    type: alpaca\nmeta_learning:\n  algorithm: maml\n", (),

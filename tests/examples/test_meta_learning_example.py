@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from axo.cli.main import app
+from axo.infer.few_shot import few_shot_evaluation
+from axo.infer.run_dir import open_run
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "meta_learning"
 HELD_OUT = EXAMPLE / "held_out_tasks.jsonl"
@@ -50,3 +53,17 @@ def test_meta_adapter_and_sft_baseline_train_and_adapt_on_held_out_tasks(train_e
     assert too_many.exit_code == 1 and "fewer than 9 support rows" in too_many.output
     not_meta = CliRunner().invoke(app, ["evaluate", str(sft), "--tasks", str(HELD_OUT)])
     assert not_meta.exit_code == 1 and "is not a meta-learning run" in not_meta.output
+
+    # A run trained with `support_in_context` is adapted and then asked after the same examples.
+    run = open_run(meta, command="evaluate")
+    meta_cfg = run.cfg.meta_learning.model_copy(update={"support_in_context": True})
+    in_context_run = replace(run, cfg=run.cfg.model_copy(update={"meta_learning": meta_cfg, "sequence_len": 1024}))
+    both = few_shot_evaluation(in_context_run, HELD_OUT, [0, 1], max_new_tokens=4, limit=1, say=lambda _: None)
+    found = both["few_shot"]
+    assert set(found) == {"meta-adapter (adapted, and the examples in context)", "meta-adapter (in context)",
+                          "base (in context)"} and both["settings"]["support_in_context"] is True
+    adapted_and_context = found["meta-adapter (adapted, and the examples in context)"]
+    assert adapted_and_context["k=0"] == found["meta-adapter (in context)"]["k=0"]
+    # the example moved the weights (not the in-context score) and sits in the prompt (not the adapted score)
+    assert adapted_and_context["k=1"]["query_loss"] not in (found["meta-adapter (in context)"]["k=1"]["query_loss"],
+                                                            methods["meta-adapter (adapted)"]["k=1"]["query_loss"])

@@ -99,6 +99,37 @@ def test_a_meta_run_writes_the_run_files(meta_run):
     assert "meta-learning" in (out / "README.md").read_text()
 
 
+def test_support_in_context_asks_each_query_after_the_support_rows(meta_run, tiny_llama_dir):
+    _, cfg, _ = meta_run
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    task = prepare_tasks(cfg, tokenizer).train[0]
+    batches = TaskCollator(tokenizer, reptile=True, support_in_context=True).task(task)
+    support = task["support"]
+    context = support[0]["input_ids"] + [i for row in support[1:] for i in row["input_ids"][1:]]  # one BOS
+    assert support[0]["input_ids"][0] == tokenizer.bos_token_id
+    for index, row in enumerate(task["query"]):
+        width = int(batches["query"]["attention_mask"][index].sum())
+        assert batches["query"]["input_ids"][index, :width].tolist() == context + row["input_ids"][1:]
+        assert batches["query"]["labels"][index, :width].tolist() == [-100] * len(context) + row["labels"][1:]
+    assert torch.equal(batches["all"]["input_ids"][len(support):, :batches["query"]["input_ids"].shape[1]],
+                       batches["query"]["input_ids"])  # Reptile's inner steps see the same query rows
+    assert torch.equal(batches["support"]["input_ids"], TaskCollator(tokenizer, False).task(task)["support"]["input_ids"])
+
+
+def test_support_in_context_refuses_a_task_too_long_for_sequence_len(tmp_path, tiny_llama_dir):
+    long_task = _task(1, support=3)
+    for row in long_task["support_set"]:
+        row["input"] = "word " * 20  # each support row fits alone; the three before a query do not
+    _write(tmp_path / "tasks.jsonl", [_task(0), long_task])
+    config = _config(tmp_path, tiny_llama_dir, "  support_in_context: true\n").replace("sequence_len: 128", "sequence_len: 320")
+    cfg = resolve_config(config).require()
+    with pytest.raises(DataError) as caught:
+        prepare_tasks(cfg, AutoTokenizer.from_pretrained(tiny_llama_dir))
+    problem = caught.value.problems[0]
+    assert "task 'task-1': a query row after its 3 support rows is" in problem.message
+    assert "more than sequence_len 320" in problem.message and problem.line == 2 and problem.key == "sequence_len"
+
+
 @pytest.mark.parametrize(("task", "message"), [
     ({"task_id": "t", "query_set": [{"instruction": "q", "output": "a"}]}, "has no support rows ('support_set' is missing"),
     ({"task_id": "t", "support_set": [{"instruction": "q", "output": "a"}], "query_set": []}, "has no query rows"),

@@ -33,7 +33,8 @@ from axo.data.sources import Rows, read_rows
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-Task = dict[str, Any]  # {"task_id", "support": [{"input_ids", "labels"}], "query": [...]}
+Row = dict[str, list[int]]  # {"input_ids", "labels"}
+Task = dict[str, Any]  # {"task_id", "support": [Row], "query": [Row]}
 _SETS = ("support", "query")
 
 
@@ -80,12 +81,45 @@ def _inner_rows(rows: Rows, cfg: AxoConfig) -> tuple[Rows, list[tuple[int, str]]
     return Rows(rows.source, inner, lines, files), owners
 
 
+def context_ids(rows: list[Row], bos_token_id: int | None) -> list[int]:
+    """Rows one after another, as trained (prompt and answer), each row's leading BOS after the first dropped:
+    the examples a query is asked after."""
+    context: list[int] = []
+    for row in rows:
+        ids = list(row["input_ids"])
+        context += ids[1:] if context and bos_token_id is not None and ids[:1] == [bos_token_id] else ids
+    return context
+
+
+def after_context(row: Row, context: list[int], bos_token_id: int | None) -> Row:
+    """`row` asked after `context`: its BOS dropped when the context has one, the context's tokens untrained."""
+    ids, labels = list(row["input_ids"]), list(row["labels"])
+    if context and bos_token_id is not None and ids[:1] == [bos_token_id]:
+        ids, labels = ids[1:], labels[1:]
+    return {"input_ids": context + ids, "labels": [IGNORE_INDEX] * len(context) + labels}
+
+
+def _check_context_fits(tasks: list[Task], cfg: AxoConfig, rows: Rows, bos_token_id: int | None) -> None:
+    """With `support_in_context`, every query row after all of its task's support rows fits `sequence_len`."""
+    for index, task in enumerate(tasks):
+        context = context_ids(task["support"], bos_token_id)
+        longest = max(len(after_context(row, context, bos_token_id)["input_ids"]) for row in task["query"])
+        if longest > cfg.sequence_len:
+            origin, line = rows.where(index)
+            raise data_error(f"row {line}: task {task['task_id']!r}: a query row after its {len(task['support'])} "
+                             f"support rows is {longest} tokens, more than sequence_len {cfg.sequence_len} "
+                             "(meta_learning.support_in_context).", origin=origin, line=line, key="sequence_len",
+                             hint="Raise `sequence_len`, give the task fewer or shorter support rows, or set "
+                             "`meta_learning.support_in_context: false`.")
+
+
 def tokenize_tasks(rows: Rows, cfg: AxoConfig, entry: DatasetConfig, tokenizer: PreTrainedTokenizerBase) -> list[Task]:
     """The tasks of `rows`, their inner rows tokenized and masked by the task format.
 
     Raises:
         DataError: for a task without support or query rows, an inner row the format rejects, an inner row longer
-            than `sequence_len`, or one with no trained token.
+            than `sequence_len` (with `support_in_context`: a query row after its task's support rows), or one
+            with no trained token.
     """
     inner, owners = _inner_rows(rows, cfg)
     samples = format_for(tokenizer, cfg, task_entry(cfg, entry)).tokenize(inner)
@@ -104,6 +138,8 @@ def tokenize_tasks(rows: Rows, cfg: AxoConfig, entry: DatasetConfig, tokenizer: 
             raise data_error(f"{where} has no trained token (its answer is empty or masked).", origin=origin,
                              line=line, key=name, hint="Give every inner row an answer.")
         tasks[task][name].append({"input_ids": sample.input_ids, "labels": sample.labels})
+    if meta.support_in_context:
+        _check_context_fits(tasks, cfg, rows, tokenizer.bos_token_id)
     return tasks
 
 
@@ -138,7 +174,7 @@ def prepare_tasks(cfg: AxoConfig, tokenizer: PreTrainedTokenizerBase, config_dir
     if not cfg.datasets:
         raise data_error("no datasets configured.", key="datasets", hint="Add `datasets:` with a file of tasks.")
     meta = cfg.meta_learning
-    shape = f"{meta.support_field}:{meta.query_field}:{meta.task_id_field}:{meta.task_type}"
+    shape = f"{meta.support_field}:{meta.query_field}:{meta.task_id_field}:{meta.task_type}:{meta.support_in_context}"
     key = hashlib.sha256(f"{fingerprint(cfg, tokenizer, config_dir)}:meta:{shape}".encode()).hexdigest()[:20]
     root = Path(cfg.dataset_prepared_path or "last_run_prepared")
     with locked(root):

@@ -4,8 +4,8 @@ For each held-out task and each k, the first k support rows are what a method ma
 rows are scored (mean answer-token loss; greedy answers, cut to the expected answer's number of lines, against the
 expected ones, exact and normalised match):
 - an adapter "adapted": the run's own inner loop (its `inner_lr`, `inner_steps`; train/meta_learning.py) on the k
-  rows, then the query rows with the adapted weights — for the meta-adapter, and for a plain SFT adapter given
-  with `--compare-sft`;
+  rows, then the query rows with the adapted weights (after those k rows too, when the run was trained with
+  `support_in_context`) — for the meta-adapter, and for a plain SFT adapter given with `--compare-sft`;
 - a model "in context": the k rows (prompt and answer, as trained) placed before each query's prompt — for the base
   model, and for the SFT adapter.
 """
@@ -22,6 +22,7 @@ import torch
 
 from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.data.formats.base import IGNORE_INDEX
+from axo.data.meta import context_ids
 from axo.infer.metrics import exact_match, normalized_match
 from axo.infer.run_dir import Run
 from axo.train.meta_learning import (
@@ -44,17 +45,6 @@ def _query(row: Row, tokenizer: Any) -> _Query:
     first = next(i for i, label in enumerate(row["labels"]) if label != IGNORE_INDEX)
     answer = [token for token, label in zip(row["input_ids"], row["labels"]) if label != IGNORE_INDEX]
     return _Query(row["input_ids"][:first], answer, tokenizer.decode(answer, skip_special_tokens=True).strip())
-
-
-def _context(rows: list[Row], tokenizer: Any) -> list[int]:
-    """The k support rows one after another, as trained (each row's BOS after the first dropped)."""
-    context: list[int] = []
-    for row in rows:
-        ids = row["input_ids"]
-        if context and tokenizer.bos_token_id is not None and ids and ids[0] == tokenizer.bos_token_id:
-            ids = ids[1:]
-        context += ids
-    return context
 
 
 def _strip_bos(ids: list[int], tokenizer: Any, context: list[int]) -> list[int]:
@@ -122,20 +112,24 @@ def _score(model: Any, tokenizer: Any, queries: list[_Query], context: list[int]
 
 def _adapted(model: Any, tokenizer: Any, task: dict[str, Any], k: int, loop: InnerLoop, collate: Any,
              max_new_tokens: int) -> dict[str, Any]:
+    """Adapt on the first k support rows, then score the queries: alone, or after those k rows when the run was
+    trained with them in context (`collate.support_in_context`)."""
+    support = task["support"][:k]
     queries = [_query(row, tokenizer) for row in task["query"]]
+    context = context_ids(support, tokenizer.bos_token_id) if collate.support_in_context else []
     if k == 0:
-        return _score(model, tokenizer, queries, [], max_new_tokens)
-    batches = {"support": collate.rows(task["support"][:k]), "query": collate.rows(task["query"])}
+        return _score(model, tokenizer, queries, context, max_new_tokens)
+    batches = {"support": collate.rows(support), "query": collate.rows(collate.queries(support, task["query"]))}
     batches = {name: {key: value.to(model.device) for key, value in batch.items()} for name, batch in batches.items()}
     loss, fast = adapted_query_loss(model, batches, loop)
     with _weights(model, fast):
-        scored = _score(model, tokenizer, queries, [], max_new_tokens)
+        scored = _score(model, tokenizer, queries, context, max_new_tokens)
     return {**scored, "loss": loss}
 
 
 def _in_context(model: Any, tokenizer: Any, task: dict[str, Any], k: int, max_new_tokens: int) -> dict[str, Any]:
     queries = [_query(row, tokenizer) for row in task["query"]]
-    return _score(model, tokenizer, queries, _context(task["support"][:k], tokenizer), max_new_tokens)
+    return _score(model, tokenizer, queries, context_ids(task["support"][:k], tokenizer.bos_token_id), max_new_tokens)
 
 
 def _summary(scores: list[dict[str, Any]]) -> dict[str, float]:
@@ -154,17 +148,19 @@ def _check_shots(tasks: list[dict[str, Any]], shots: list[int], path: Path) -> N
 
 
 def _methods(model: Any, tokenizer: Any, tasks: list[dict[str, Any]], shots: list[int], loop: InnerLoop, label: str,
-             max_new_tokens: int) -> dict[str, dict[str, dict[str, float]]]:
-    """{method: {"k=<k>": summary}} for one loaded adapter model: adapted, in context, and (for the meta-adapter)
-    the base model in context (the same model with its adapter disabled)."""
+             max_new_tokens: int, support_in_context: bool) -> dict[str, dict[str, dict[str, float]]]:
+    """{method: {"k=<k>": summary}} for one loaded adapter model: adapted (and, for a run trained with
+    `support_in_context`, asked with the k rows in context as well), in context, and (for the meta-adapter) the
+    base model in context (the same model with its adapter disabled)."""
     from axo.train.meta_trainer import TaskCollator
 
-    collate = TaskCollator(tokenizer, reptile=False)
+    collate = TaskCollator(tokenizer, reptile=False, support_in_context=support_in_context)
+    adapted = "adapted, and the examples in context" if support_in_context else "adapted"
 
     def table(method: Callable[[dict[str, Any], int], dict[str, Any]]) -> dict[str, dict[str, float]]:
         return {f"k={k}": _summary([method(task, k) for task in tasks]) for k in shots}
 
-    found = {f"{label} (adapted)": table(lambda task, k: _adapted(model, tokenizer, task, k, loop, collate,
+    found = {f"{label} ({adapted})": table(lambda task, k: _adapted(model, tokenizer, task, k, loop, collate,
                                                                    max_new_tokens)),
              f"{label} (in context)": table(lambda task, k: _in_context(model, tokenizer, task, k, max_new_tokens))}
     if label == "meta-adapter":
@@ -198,8 +194,9 @@ def few_shot_evaluation(run: Run, tasks_path: Path, shots: list[int], *, sft: Ru
         model, tokenizer = load_for_inference(source, trainable_adapter=True)
         tasks = read_tasks(tasks_path, run.cfg, tokenizer)[:limit]
         _check_shots(tasks, shots, tasks_path)
-        results.update(_methods(model, tokenizer, tasks, shots, loop, label, max_new_tokens))
+        results.update(_methods(model, tokenizer, tasks, shots, loop, label, max_new_tokens, meta.support_in_context))
         del model
     return {"few_shot": results, "tasks": len(tasks), "queries": sum(len(t["query"]) for t in tasks),
             "settings": {"shots": shots, "inner_lr": meta.inner_lr, "inner_steps": meta.inner_steps,
-                         "algorithm": meta.algorithm, "tasks_file": str(tasks_path)}}
+                         "algorithm": meta.algorithm, "support_in_context": meta.support_in_context,
+                         "tasks_file": str(tasks_path)}}

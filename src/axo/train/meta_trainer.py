@@ -11,6 +11,7 @@ import torch
 from transformers import DataCollatorForSeq2Seq, Trainer
 
 from axo.data.formats.base import IGNORE_INDEX
+from axo.data.meta import after_context, context_ids
 from axo.train.meta_learning import InnerLoop, adapted_query_loss, meta_step
 from axo.train.trainer import AxoTrainerMixin
 
@@ -18,20 +19,30 @@ from axo.train.trainer import AxoTrainerMixin
 class TaskCollator:
     """A micro-batch of tasks: each task's support rows and query rows padded into a batch of their own (and,
     for Reptile, both together), plus `task_count` — one entry per task, the tensor the Trainer's evaluation
-    loop reads the batch size from."""
+    loop reads the batch size from. With `support_in_context`, each query row is asked after its task's support
+    rows (`after_context`)."""
 
-    def __init__(self, tokenizer: Any, reptile: bool):
+    def __init__(self, tokenizer: Any, reptile: bool, support_in_context: bool = False):
         self.pad = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX,
                                           return_tensors="pt")
-        self.reptile = reptile
+        self.reptile, self.support_in_context = reptile, support_in_context
+        self.bos_token_id = tokenizer.bos_token_id
+
+    def queries(self, support: list[dict[str, Any]], query: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The query rows as the run scores them: alone, or after the support rows."""
+        if not self.support_in_context:
+            return query
+        context = context_ids(support, self.bos_token_id)
+        return [after_context(row, context, self.bos_token_id) for row in query]
 
     def rows(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         return dict(self.pad([{"input_ids": list(r["input_ids"]), "labels": list(r["labels"])} for r in rows]))
 
     def task(self, task: dict[str, Any]) -> dict[str, dict[str, torch.Tensor]]:
-        batches = {"support": self.rows(task["support"]), "query": self.rows(task["query"])}
+        query = self.queries(task["support"], task["query"])
+        batches = {"support": self.rows(task["support"]), "query": self.rows(query)}
         if self.reptile:
-            batches["all"] = self.rows(task["support"] + task["query"])
+            batches["all"] = self.rows(task["support"] + query)
         return batches
 
     def __call__(self, tasks: list[dict[str, Any]]) -> dict[str, Any]:

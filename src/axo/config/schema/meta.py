@@ -36,6 +36,12 @@ class MetaLearning(Section):
         None, description="The prompt format of the rows inside a task (`alpaca`, `chat_template`, `completion`, …, "
         "with their masking). Default: the dataset entry's `type:`.",
     )
+    support_in_context: bool = Field(
+        False, description="Also place the task's support rows before each query row (prompt and answer, as "
+        "trained; the loss on the query's answer only), in training and in `axo evaluate --tasks`: the adapted "
+        "weights and the examples in context together, as in-context tuning combined with MAML (Chen et al., ACL "
+        "2022). Every query row with all its task's support rows must fit `sequence_len`.",
+    )
     first_order_after: int | None = Field(
         None, ge=0, description="With `algorithm: maml`: differentiate through the first N inner steps only; later "
         "steps are first-order, which caps the memory the inner graph holds (0 = first-order MAML).",

@@ -42,7 +42,8 @@ class MetaLearningMode(TrainingMode):
         meta = self.cfg.meta_learning
         data = TrainerData(tasks.train, tasks.eval or None)
         data.notes.append(f"meta-learning ({ALGORITHM_NAMES[meta.algorithm]}): {len(tasks.train)} tasks, "
-                          f"{meta.tasks_per_step} per meta-update, {meta.inner_steps} inner steps at lr {meta.inner_lr:g}")
+                          f"{meta.tasks_per_step} per meta-update, {meta.inner_steps} inner steps at lr {meta.inner_lr:g}"
+                          + (", support rows in context of the query rows" if meta.support_in_context else ""))
         return data
 
     def show(self, console: Any, prepared: PreparedSplits, tokenizer: Any, samples: int) -> None:
@@ -76,7 +77,8 @@ class MetaLearningMode(TrainingMode):
 
         meta = self.cfg.meta_learning
         return MetaTrainer(model=parts.model, args=parts.arguments,
-                           data_collator=TaskCollator(parts.tokenizer, meta.algorithm == "reptile"),
+                           data_collator=TaskCollator(parts.tokenizer, meta.algorithm == "reptile",
+                                                     meta.support_in_context),
                            train_dataset=parts.data.train, eval_dataset=parts.data.eval,
                            processing_class=parts.tokenizer, callbacks=parts.callbacks, optimizers=parts.optimizers,
                            offload_activations=parts.offload_activations, algorithm=meta.algorithm,
@@ -86,4 +88,4 @@ class MetaLearningMode(TrainingMode):
         meta = self.cfg.meta_learning
         return {"method": "meta-learning", "algorithm": ALGORITHM_NAMES[meta.algorithm], "inner_lr": meta.inner_lr,
                 "inner_steps": meta.inner_steps, "tasks_per_step": meta.tasks_per_step,
-                "first_order_after": meta.first_order_after}
+                "first_order_after": meta.first_order_after, "support_in_context": meta.support_in_context}
