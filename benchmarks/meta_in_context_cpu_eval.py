@@ -9,8 +9,7 @@ context. One record per task and method (answer loss, and per query whether the 
 rewritten after every task so a run cut short keeps what it scored. `axo evaluate --tasks` gives the same numbers
 as a table of means; this keeps each query's result, which a paired test needs.
 
-Runs trained on a GPU carry `bf16: true` in their axo_config.yml; on a CPU without bf16 units set it to false in
-a copy of the run folder first (about 15x faster here, 2-core EPYC).
+Runs trained on a GPU carry `bf16: true`; on a CPU axo loads them in float32 (infer/loading.py).
 """
 
 from __future__ import annotations

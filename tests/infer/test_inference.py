@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 
 from axo.cli.main import app
 from axo.infer.generate import GenerationSettings, generate_texts
-from axo.infer.loading import load_for_inference
+from axo.infer.loading import describe_model, half_precision_on_cpu, load_for_inference
 from axo.infer.prompts import render_prompt
 from axo.infer.run_dir import open_run
 from axo.train.run import train
@@ -64,6 +65,19 @@ def test_base_only_differs_from_the_adapter(alpaca_run):
     adapted, tokenizer = load_for_inference(run)
     base, _ = load_for_inference(run, base_only=True)
     assert type(adapted).__name__.startswith("Peft") and not type(base).__name__.startswith("Peft")
+
+
+def test_a_run_trained_in_bf16_loads_in_float32_on_a_cpu_and_says_so(alpaca_run):
+    """A GPU-trained run carries `bf16: true`; on a CPU its half-precision matmuls would crawl."""
+    import torch
+
+    run = open_run(alpaca_run)
+    gpu_trained = replace(run, cfg=run.cfg.model_copy(update={"bf16": True}))
+    assert half_precision_on_cpu(gpu_trained, "cpu") == "bf16" and half_precision_on_cpu(gpu_trained, "cuda") is None
+    assert half_precision_on_cpu(run, "cpu") is None  # trained in float32: nothing to change
+    assert describe_model(gpu_trained).endswith("(in float32 on this CPU; the run trained in bf16)")
+    model, _ = load_for_inference(gpu_trained, device="cpu")
+    assert {param.dtype for param in model.parameters()} == {torch.float32}
 
 
 def test_interactive_chat_streams_and_exits(alpaca_run):
