@@ -29,7 +29,9 @@ def test_committed_tasks_have_the_shape_the_evaluation_needs():
 
 
 def test_meta_adapter_and_sft_baseline_train_and_adapt_on_held_out_tasks(train_example, tmp_path):
-    meta = train_example(EXAMPLE / "config.yml")
+    # The tiny test tokenizer spends more tokens on a row than SmolLM2's, so its 5 support rows and a query need more
+    # than the example's 512.
+    meta = train_example(EXAMPLE / "config.yml", "run", "--sequence_len", "1024")
     sft = train_example(EXAMPLE / "sft_config.yml", "sft")
     out = tmp_path / "few_shot.json"
     result = CliRunner().invoke(app, ["evaluate", str(meta), "--tasks", str(HELD_OUT), "--shots", "0,1", "--limit", "1",
@@ -38,14 +40,18 @@ def test_meta_adapter_and_sft_baseline_train_and_adapt_on_held_out_tasks(train_e
     assert "few-shot adaptation on 1 held-out task " in result.output
     results = json.loads(out.read_text())
     assert results["tasks"] == 1 and results["queries"] == 5 and results["settings"]["inner_lr"] == 0.3
+    # The example trains with `support_in_context`: each method adapted is then asked after the same examples.
+    assert results["settings"]["support_in_context"] is True
     methods = results["few_shot"]
-    assert set(methods) == {"meta-adapter (adapted)", "meta-adapter (in context)", "base (in context)",
-                            "SFT adapter (adapted)", "SFT adapter (in context)"}
+    assert set(methods) == {"meta-adapter (adapted, and the examples in context)", "meta-adapter (in context)",
+                            "base (in context)", "SFT adapter (adapted, and the examples in context)",
+                            "SFT adapter (in context)"}
     for model in ("meta-adapter", "SFT adapter"):
-        adapted, in_context = methods[f"{model} (adapted)"], methods[f"{model} (in context)"]
-        assert adapted["k=0"] == in_context["k=0"]  # no example yet: the same model on the same prompts
-        assert adapted["k=1"]["query_loss"] != adapted["k=0"]["query_loss"]  # the inner loop moved the weights
+        both, in_context = methods[f"{model} (adapted, and the examples in context)"], methods[f"{model} (in context)"]
+        assert both["k=0"] == in_context["k=0"]  # no example yet: the same model on the same prompts
         assert in_context["k=1"]["query_loss"] != in_context["k=0"]["query_loss"]  # the example is in the prompt
+        # the example moved the weights too: not the in-context score
+        assert both["k=1"]["query_loss"] != in_context["k=1"]["query_loss"]
     assert methods["base (in context)"]["k=0"]["query_loss"] != methods["meta-adapter (in context)"]["k=0"]["query_loss"]
     assert all(0 <= m[k]["normalized_match"] <= 1 for m in methods.values() for k in ("k=0", "k=1"))
 
@@ -54,16 +60,17 @@ def test_meta_adapter_and_sft_baseline_train_and_adapt_on_held_out_tasks(train_e
     not_meta = CliRunner().invoke(app, ["evaluate", str(sft), "--tasks", str(HELD_OUT)])
     assert not_meta.exit_code == 1 and "is not a meta-learning run" in not_meta.output
 
-    # A run trained with `support_in_context` is adapted and then asked after the same examples.
+    # A run trained without `support_in_context` is adapted on the examples and asked without them.
     run = open_run(meta, command="evaluate")
-    meta_cfg = run.cfg.meta_learning.model_copy(update={"support_in_context": True})
-    in_context_run = replace(run, cfg=run.cfg.model_copy(update={"meta_learning": meta_cfg, "sequence_len": 1024}))
-    both = few_shot_evaluation(in_context_run, HELD_OUT, [0, 1], max_new_tokens=4, limit=1, say=lambda _: None)
-    found = both["few_shot"]
-    assert set(found) == {"meta-adapter (adapted, and the examples in context)", "meta-adapter (in context)",
-                          "base (in context)"} and both["settings"]["support_in_context"] is True
-    adapted_and_context = found["meta-adapter (adapted, and the examples in context)"]
-    assert adapted_and_context["k=0"] == found["meta-adapter (in context)"]["k=0"]
-    # the example moved the weights (not the in-context score) and sits in the prompt (not the adapted score)
-    assert adapted_and_context["k=1"]["query_loss"] not in (found["meta-adapter (in context)"]["k=1"]["query_loss"],
-                                                            methods["meta-adapter (adapted)"]["k=1"]["query_loss"])
+    meta_cfg = run.cfg.meta_learning.model_copy(update={"support_in_context": False})
+    plain_run = replace(run, cfg=run.cfg.model_copy(update={"meta_learning": meta_cfg}))
+    plain = few_shot_evaluation(plain_run, HELD_OUT, [0, 1], max_new_tokens=4, limit=1, say=lambda _: None)
+    found = plain["few_shot"]
+    assert set(found) == {"meta-adapter (adapted)", "meta-adapter (in context)", "base (in context)"}
+    assert plain["settings"]["support_in_context"] is False
+    assert found["meta-adapter (adapted)"]["k=0"] == found["meta-adapter (in context)"]["k=0"]
+    assert found["meta-adapter (in context)"] == methods["meta-adapter (in context)"]  # the same prompts
+    # adapted on the example, not asked after it: neither the in-context score nor the adapted-and-in-context one
+    assert found["meta-adapter (adapted)"]["k=1"]["query_loss"] not in (
+        found["meta-adapter (in context)"]["k=1"]["query_loss"],
+        methods["meta-adapter (adapted, and the examples in context)"]["k=1"]["query_loss"])
