@@ -118,6 +118,24 @@ def _config(architecture: str, tokenizer):
     raise ValueError(f"unknown architecture {architecture!r}; choose from {ARCHITECTURES}")
 
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SMOLLM2_TOKENIZER = FIXTURES / "smollm2_tokenizer"
+
+
+def real_tokenizer(name: str, directory: Path) -> Path:
+    """A real model's tokenizer kept in fixtures/<name>_tokenizer (`smollm2`, `qwen2`; README there), unpacked into
+    `directory`: tokenizers llama.cpp's converter knows, for the GGUF export tests."""
+    import gzip
+    import shutil
+
+    source = FIXTURES / f"{name}_tokenizer"
+    directory.mkdir(parents=True, exist_ok=True)
+    for name_ in ("tokenizer_config.json", "chat_template.jinja"):
+        shutil.copy(source / name_, directory / name_)
+    (directory / "tokenizer.json").write_bytes(gzip.decompress((source / "tokenizer.json.gz").read_bytes()))
+    return directory
+
+
 def build_model(architecture: str, directory: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
     """Random-init a tiny model of `architecture`, save it with the tokenizer in `directory`."""
     import torch

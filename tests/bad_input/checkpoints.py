@@ -191,4 +191,9 @@ CASES = [
     Case("ckpt-merge-base-missing-shard", "merge-lora when a shard of the base model is missing", "merge-lora", None,
          ("run",), ("is missing (listed in model.safetensors.index.json)", "download the base model again"),
          setup=_base_without_a_shard),
+    Case("export-unknown-quant", "export with a GGUF type llama.cpp does not have", "export", None,
+         ("run", "--quant", "q9_x"), ("q9_x is not a GGUF type axo exports", "q4_k_m"), setup=_copy_run),
+    Case("export-unknown-tokenizer", "export of a run whose tokenizer llama.cpp's converter does not know (a BPE "
+         "tokenizer trained for the tests)", "export", None, ("run",),
+         ("llama.cpp's converter does not know this tokenizer", "--llama-cpp DIR"), setup=_copy_run),
 ]

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from axo.cli.main import app
 
 runner = CliRunner()
-COMMANDS = ["validate", "init", "config-schema", "preprocess", "train", "merge-lora", "inference", "evaluate", "serve"]
+COMMANDS = ["validate", "init", "config-schema", "preprocess", "train", "merge-lora", "inference", "evaluate", "serve",
+            "export"]
 CONFIG = "base_model: ./m\nlearning_rate: 2e-4\ndatasets:\n  - path: data.jsonl\n    type: alpaca\n"
 
 

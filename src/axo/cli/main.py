@@ -10,6 +10,7 @@ import typer
 
 from axo import __version__
 from axo.cli.evaluate import evaluate
+from axo.cli.export import export
 from axo.cli.inference import inference
 from axo.cli.init import init
 from axo.cli.merge import merge_lora
@@ -39,6 +40,7 @@ app.command("merge-lora")(merge_lora)
 app.command("inference")(inference)
 app.command("evaluate")(evaluate)
 app.command("serve")(serve)
+app.command("export")(export)
 app.command("config-schema")(config_schema)
 
 

@@ -1,0 +1,223 @@
+"""`axo export RUN --format gguf`: merge the run's adapter (streaming, as `axo merge-lora`), convert the merged model
+with llama.cpp's converter, quantize with llama.cpp's quantizer (export/llama_cpp.py), check that the file carries
+the run's chat template and end-of-sequence token, and record the export in the run's provenance and model card.
+
+Everything that can fail early is checked before the merge (quantization type, quantizer installed, architecture
+known to the converter, tokenizer files, the converter's reading of the tokenizer, disk space); the merged model
+and the f16 intermediate live in a scratch folder beside the output, and the GGUF appears under its name only when
+complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from axo.config.problems import Kind
+from axo.export import llama_cpp
+from axo.export.llama_cpp import QUANT_TYPES, QUANTIZER_TYPES, Tools, error
+from axo.infer.run_dir import Run, open_run
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    quant: str
+    size: int
+    sha256: str
+    seconds: float
+    converter: str
+    chat_template: bool  # the GGUF carries the run's chat template
+    eos_token: str
+    modelfile: Path | None = None
+
+
+def export_gguf(target: str | Path, *, quant: str = "f16", output: Path | None = None, ollama: bool = False,
+                llama_cpp_dir: Path | None = None, say=print) -> ExportReport:
+    """Write the run's model as one GGUF file; see the module docstring."""
+    from axo.export.ollama import write_modelfile
+
+    quant = quant.lower()
+    if quant not in QUANT_TYPES:
+        raise error(f"{quant} is not a GGUF type axo exports", "One of: " + ", ".join(QUANT_TYPES) + ".", "--quant",
+                    Kind.TYPE)
+    if quant in QUANTIZER_TYPES and not llama_cpp.quantizer_available():
+        raise error(f"--quant {quant} needs llama.cpp's quantizer, from the llama-cpp-python package, which is not "
+                    "installed", f"{llama_cpp.INSTALL_RUNTIME} (builds llama.cpp; ~15 min on 2 cores, once), or "
+                    f"export one of {', '.join(llama_cpp.CONVERTER_TYPES)}, which need no build.", "--quant")
+    run = open_run(target, command="export")
+    _check_model_kind(run)
+    output = Path(output) if output else run.output_dir / "gguf" / f"model-{quant}.gguf"
+    tools = llama_cpp.find_tools(llama_cpp_dir)
+    model_source = _model_folder(run)
+    _check_architecture(tools, model_source)
+    _check_tokenizer_files(run)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _check_disk(model_source, output, quant)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=".axo-export-", dir=output.parent) as scratch_name:
+        scratch = Path(scratch_name)
+        if model_source is not None:  # the converter reads the tokenizer first: a tokenizer it cannot read fails now
+            say("checking the tokenizer with llama.cpp's converter")
+            llama_cpp.convert(tools, _vocab_folder(run, model_source, scratch), scratch / "vocab.gguf", "f16",
+                              vocab_only=True, source=run.output_dir)
+        merged = _merged_model(run, scratch, say)
+        partial = output.with_name(output.name + ".partial")
+        converted = scratch / "model-f16.gguf" if quant in QUANTIZER_TYPES else partial
+        say(f"converting {merged} with llama.cpp's converter ({tools.source})")
+        try:
+            llama_cpp.convert(tools, merged, converted, "f16" if quant in QUANTIZER_TYPES else quant)
+            if quant in QUANTIZER_TYPES:
+                say(f"quantizing to {quant} with llama.cpp's quantizer")
+                llama_cpp.quantize(converted, partial, quant)
+            carried = _check_carried(partial, run)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(output)
+    report = ExportReport(output, quant, output.stat().st_size, _sha256(output), round(time.perf_counter() - started, 1),
+                          tools.source, *carried)
+    if ollama:
+        report.modelfile = write_modelfile(run, report)
+    _record(run, report)
+    return report
+
+
+def _check_model_kind(run: Run) -> None:
+    from axo.infer.classify import is_classifier
+
+    if is_classifier(run):
+        raise error("a sequence classifier cannot be exported to GGUF: llama.cpp runs language models",
+                    "Serve it with `axo serve`, or export a causal language model run.", "--format", Kind.CONFLICT)
+
+
+def _model_folder(run: Run) -> Path | None:
+    """The HF folder whose config.json names the architecture: the base (adapter runs) or the run (full fine-tune);
+    None for a GGUF base (its architecture is checked after the merge writes a config)."""
+    if not run.is_adapter:
+        return run.output_dir
+    base = Path(run.base_model)
+    return base if (base / "config.json").is_file() else None
+
+
+def _check_architecture(tools: Tools, folder: Path | None) -> None:
+    if folder is None:
+        return
+    names = json.loads((folder / "config.json").read_text()).get("architectures") or []
+    if not names:
+        raise error(f"{folder / 'config.json'} names no architecture (its `architectures` list is missing or empty); "
+                    "llama.cpp's converter picks its code by that name", "Add the model class, e.g. "
+                    '`"architectures": ["LlamaForCausalLM"]`, as transformers writes it when it saves a model.',
+                    "base_model", Kind.CONFLICT)
+    supported = llama_cpp.supported_architectures(tools)
+    if names[0] not in supported:
+        raise error(f"llama.cpp's converter ({tools.source}) does not support the architecture {names[0]} of "
+                    f"{folder}.", f"It supports {len(supported)} architectures (`python {tools.converter} "
+                    "--print-supported-models` lists them); a newer llama.cpp checkout may support this one: "
+                    "--llama-cpp DIR.", "base_model", Kind.CONFLICT)
+
+
+def _check_tokenizer_files(run: Run) -> None:
+    if not any((run.output_dir / name).is_file() for name in _TOKENIZER_FILES):
+        raise error(f"{run.output_dir} has no tokenizer file ({' or '.join(_TOKENIZER_FILES)}); the GGUF must carry "
+                    "the tokenizer the run trained with", "Re-save the run's tokenizer into the run folder (`axo "
+                    "train` writes it at the end of training).", "tokenizer_config")
+
+
+def _check_disk(folder: Path | None, output: Path, quant: str) -> None:
+    """The merged model, the f16 intermediate (for the quantizer's types) and the output, at most the base's size
+    each, must fit the output's disk."""
+    if folder is None:
+        return
+    weights = sum(f.stat().st_size for f in folder.glob("*.safetensors"))
+    need = weights * (3 if quant in QUANTIZER_TYPES else 2)
+    free = shutil.disk_usage(output.parent).free
+    if need > free:
+        raise error(f"exporting needs up to {need / 2**30:.2f} GiB on the disk of {output.parent} (the merged model, "
+                    f"{'the f16 intermediate, ' if quant in QUANTIZER_TYPES else ''}the GGUF), and "
+                    f"{free / 2**30:.2f} GiB are free", "Free space there, or write elsewhere with -o.", "-o")
+
+
+def _vocab_folder(run: Run, model_folder: Path, scratch: Path) -> Path:
+    """The architecture's config.json beside the run's tokenizer files: what the converter reads first."""
+    from axo.infer.merge import _TOKENIZER_FILES as tokenizer_files
+
+    folder = scratch / "vocab"
+    folder.mkdir()
+    shutil.copy(model_folder / "config.json", folder / "config.json")
+    for name in tokenizer_files:
+        if (run.output_dir / name).is_file():
+            shutil.copy(run.output_dir / name, folder / name)
+    return folder
+
+
+def _merged_model(run: Run, scratch: Path, say) -> Path:
+    """A folder holding the run's full model: the run itself (full fine-tune), else the merge of its adapter."""
+    if not run.is_adapter:
+        return run.output_dir
+    from axo.infer.merge import merge_lora
+
+    say("merging the adapter into its base model")
+    report = merge_lora(run.output_dir, output=scratch / "merged")
+    return report.output_dir
+
+
+def _field(reader, key: str):
+    field = reader.fields.get(key)
+    return None if field is None else field.contents()
+
+
+def _check_carried(path: Path, run: Run) -> tuple[bool, str]:
+    """The GGUF's chat template and EOS are the run's (so llama.cpp formats and stops as the run trained); raise
+    otherwise. Returns (carries a chat template, the EOS token's text)."""
+    from gguf import GGUFReader
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(run.output_dir)
+    reader = GGUFReader(path)
+    template, eos_id = _field(reader, "tokenizer.chat_template"), _field(reader, "tokenizer.ggml.eos_token_id")
+    expected = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
+    if expected is not None and template != expected:
+        raise error(f"the converted GGUF's chat template differs from the run's ({run.output_dir})",
+                    "Report this: the converter read another template file than the run's.", "chat_template",
+                    Kind.CONFLICT)
+    if tokenizer.eos_token_id is not None and eos_id != tokenizer.eos_token_id:
+        raise error(f"the converted GGUF ends sequences with token {eos_id}, the run with {tokenizer.eos_token_id} "
+                    f"({tokenizer.eos_token!r})", "Report this: the converter read another EOS than the run's "
+                    "tokenizer_config.json.", "eos_token", Kind.CONFLICT)
+    return expected is not None, tokenizer.eos_token or ""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _record(run: Run, report: ExportReport) -> None:
+    """The export in the run's provenance.json (`exports`) and model card (README.md, "Exports")."""
+    entry = {"format": "gguf", "quant": report.quant, "file": str(report.path), "bytes": report.size,
+             "sha256": report.sha256, "converter": report.converter, "seconds": report.seconds,
+             "chat_template": report.chat_template, "eos_token": report.eos_token,
+             "modelfile": str(report.modelfile) if report.modelfile else None,
+             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    provenance = run.output_dir / "provenance.json"
+    record = json.loads(provenance.read_text()) if provenance.is_file() else {}
+    record["exports"] = [e for e in record.get("exports", []) if e.get("file") != entry["file"]] + [entry]
+    provenance.write_text(json.dumps(record, indent=2))
+    card = run.output_dir / "README.md"
+    text = card.read_text() if card.is_file() else ""
+    head, _, _ = text.partition("\n## Exports\n")
+    lines = [f"- `{Path(e['file']).name}`: GGUF {e['quant']}, {e['bytes'] / 2**20:.1f} MiB, sha256 `{e['sha256']}`, "
+             f"converted by {e['converter']} on {e['date']}" for e in record["exports"]]
+    card.write_text(head.rstrip("\n") + "\n\n## Exports\n\n" + "\n".join(lines) + "\n")

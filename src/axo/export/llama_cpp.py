@@ -1,0 +1,174 @@
+"""llama.cpp's own tools, pinned: its HF-to-GGUF converter and its quantizer. axo writes no converter of its own.
+
+Which llama.cpp: the one vendored by `llama-cpp-python` LLAMA_CPP_PYTHON. Its source distribution holds the
+converter (`convert_hf_to_gguf.py`, its `conversion/` package and the matching `gguf-py`); its installed package
+(`pip install 'axo[llama-cpp]'`, a local build of llama.cpp, ~15 min once on 2 cores) holds the quantizer
+(`llama_model_quantize`) and the runtime that loads a GGUF. One version for both, so the converter writes what the
+quantizer and runtime of that version read. The converter files are taken from that source distribution (`pip
+download`, once, into CACHE) unless `--llama-cpp DIR` names a llama.cpp checkout to use instead (offline machines).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from axo.config.problems import ConfigError, Kind, Problem, Severity
+
+LLAMA_CPP_PYTHON = "0.3.36"
+_VENDOR = f"llama_cpp_python-{LLAMA_CPP_PYTHON}/vendor/llama.cpp/"
+_CONVERTER_PARTS = ("convert_hf_to_gguf.py", "conversion/", "gguf-py/", "LICENSE")
+# The converter writes these itself; the others go through llama.cpp's quantizer from an f16 file.
+CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")
+QUANTIZER_TYPES = ("q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k_s", "q3_k_m", "q3_k_l", "q4_k_s", "q4_k_m",
+                   "q5_k_s", "q5_k_m", "q6_k")
+QUANT_TYPES = CONVERTER_TYPES + QUANTIZER_TYPES
+INSTALL_RUNTIME = f"pip install 'llama-cpp-python=={LLAMA_CPP_PYTHON}'"
+
+
+def error(message: str, hint: str, key: str = "", kind: Kind = Kind.MISSING_RESOURCE) -> ConfigError:
+    return ConfigError([Problem(Severity.ERROR, kind, key, message, hint)])
+
+
+def cache_root() -> Path:
+    """Where fetched converters live: $AXO_LLAMA_CPP_CACHE, else ~/.cache/axo/llama.cpp."""
+    return Path(os.environ.get("AXO_LLAMA_CPP_CACHE") or Path.home() / ".cache" / "axo" / "llama.cpp")
+
+
+@dataclass(frozen=True)
+class Tools:
+    """A llama.cpp converter (its folder holds convert_hf_to_gguf.py and gguf-py) and where it came from."""
+
+    root: Path
+    source: str  # "llama-cpp-python 0.3.36 (vendored llama.cpp)" or "llama.cpp checkout at DIR"
+
+    @property
+    def converter(self) -> Path:
+        return self.root / "convert_hf_to_gguf.py"
+
+
+def find_tools(llama_cpp_dir: Path | None = None) -> Tools:
+    """The converter to run: `llama_cpp_dir` when given, else the pinned one, fetched into the cache on first use."""
+    if llama_cpp_dir is not None:
+        root = Path(llama_cpp_dir)
+        if not (root / "convert_hf_to_gguf.py").is_file() or not (root / "gguf-py").is_dir():
+            raise error(f"--llama-cpp {root}: no convert_hf_to_gguf.py and gguf-py/ there",
+                        "Point it at the root of a llama.cpp checkout, or leave it out to use the pinned converter.",
+                        "--llama-cpp")
+        return Tools(root, f"llama.cpp checkout at {root}")
+    root = cache_root() / f"llama-cpp-python-{LLAMA_CPP_PYTHON}"
+    if not (root / "convert_hf_to_gguf.py").is_file():
+        _fetch_converter(root)
+    return Tools(root, f"llama-cpp-python {LLAMA_CPP_PYTHON} (vendored llama.cpp)")
+
+
+def _fetch_converter(root: Path) -> None:
+    """Unpack the converter files of the pinned source distribution into `root` (complete, or not at all)."""
+    with tempfile.TemporaryDirectory(prefix="axo-llama-cpp-") as scratch:
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+                   f"llama-cpp-python=={LLAMA_CPP_PYTHON}", "-d", scratch]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        archives = list(Path(scratch).glob("llama_cpp_python-*.tar.gz"))
+        if done.returncode != 0 or not archives:
+            reason = (done.stderr.strip().splitlines() or ["no archive"])[-1]
+            raise error(f"could not fetch llama.cpp's converter (the llama-cpp-python {LLAMA_CPP_PYTHON} source "
+                        f"distribution) from the package index: {reason}",
+                        "Connect to the package index once (the files are cached in "
+                        f"{cache_root()}), or pass --llama-cpp DIR with a llama.cpp checkout.")
+        staging = Path(scratch) / "tools"
+        with tarfile.open(archives[0]) as archive:
+            members = [m for m in archive.getmembers() if m.name.startswith(_VENDOR)
+                       and m.name[len(_VENDOR):].startswith(_CONVERTER_PARTS) and (m.isfile() or m.isdir())]
+            for member in members:
+                member.name = member.name[len(_VENDOR):]
+            archive.extractall(staging, members=members, filter="data")
+        root.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(root, ignore_errors=True)  # an incomplete earlier copy (its converter file is missing)
+        try:
+            staging.rename(root)  # atomic: another process fetching at the same time finds it complete or absent
+        except OSError:
+            if not (root / "convert_hf_to_gguf.py").is_file():
+                raise
+
+
+def supported_architectures(tools: Tools) -> set[str]:
+    """The `architectures` names the converter knows (its `--print-supported-models`), cached beside it."""
+    listing = tools.root / ".axo-supported-models.txt"
+    if not listing.is_file():
+        done = _run_converter(tools, ["--print-supported-models"])
+        names = re.findall(r"^\s+- (\S+)$", done.stdout + done.stderr, flags=re.MULTILINE)
+        if not names:
+            raise error("llama.cpp's converter did not list its supported models: " + _tail(done),
+                        "Check the converter's installation (--llama-cpp) or remove the cache folder "
+                        f"{tools.root} to fetch it again.")
+        listing.write_text("\n".join(sorted(names)) + "\n")
+    return set(listing.read_text().split())
+
+
+def _run_converter(tools: Tools, arguments: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("NO_LOCAL_GGUF", None)  # the converter must use its own gguf-py, not the installed `gguf`
+    return subprocess.run([sys.executable, str(tools.converter), *arguments], capture_output=True, text=True,
+                          env=env, check=False)
+
+
+def _tail(done: subprocess.CompletedProcess, lines: int = 6) -> str:
+    text = (done.stderr or "") + (done.stdout or "")
+    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
+
+
+# What the converter says when it cannot do a model, and what to tell the user instead.
+_KNOWN_FAILURES = (
+    ("BPE pre-tokenizer was not recognized",
+     ("llama.cpp's converter does not know this tokenizer (its BPE pre-tokenizer hash is not in the converter's "
+      "table), so llama.cpp could not split text the way the model was trained"),
+     "Use a base model whose tokenizer llama.cpp supports, or a newer llama.cpp checkout with --llama-cpp DIR."),
+    ("is not supported",
+     "llama.cpp's converter does not support this model architecture",
+     ("`python convert_hf_to_gguf.py --print-supported-models` lists what it supports; a newer llama.cpp checkout "
+      "may support this one (--llama-cpp DIR).")),
+)
+
+
+def convert(tools: Tools, model_dir: Path, outfile: Path, outtype: str, *, vocab_only: bool = False,
+            source: Path | None = None) -> str:
+    """Run the converter on an HF model folder; return its log. A failure raises a ConfigError that says why,
+    naming `source` (what the user knows the folder as; default `model_dir`)."""
+    source = source or model_dir
+    arguments = [str(model_dir), "--outtype", outtype, "--outfile", str(outfile)]
+    done = _run_converter(tools, arguments + (["--vocab-only"] if vocab_only else []))
+    if done.returncode != 0:
+        text = done.stdout + done.stderr
+        for marker, message, hint in _KNOWN_FAILURES:
+            if marker in text:
+                raise error(f"{message} ({source}).", hint, "base_model", Kind.CONFLICT)
+        raise error(f"llama.cpp's converter failed on {source}: {_tail(done)}",
+                    "The full log is above; nothing was written to the output.", "base_model", Kind.CONFLICT)
+    return done.stdout + done.stderr
+
+
+def quantizer_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def quantize(source: Path, target: Path, quant: str) -> None:
+    """llama.cpp's quantizer (`llama_model_quantize`, from the llama-cpp-python package) from an f16 GGUF."""
+    import ctypes
+
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{quant.upper()}")
+    params.nthread = os.cpu_count() or 1
+    if llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params)) != 0:
+        raise error(f"llama.cpp's quantizer failed to write {quant} from {source}",
+                    "Its log is above; nothing was written to the output.", "--quant", Kind.CONFLICT)
