@@ -34,7 +34,8 @@ INSTALL_RUNTIME = f"pip install 'llama-cpp-python=={LLAMA_CPP_PYTHON}'"
 
 
 def error(message: str, hint: str, key: str = "", kind: Kind = Kind.MISSING_RESOURCE) -> ConfigError:
-    return ConfigError([Problem(Severity.ERROR, kind, key, message, hint)])
+    """A user-facing export error (a sentence, then what to do), as every axo command reports them."""
+    return ConfigError([Problem(Severity.ERROR, kind, key, message if message.endswith(".") else message + ".", hint)])
 
 
 def cache_root() -> Path:
