@@ -208,3 +208,18 @@ def test_an_architecture_the_converter_does_not_know_is_refused(runs, smol_model
     result = _export(str(run))
     assert result.exit_code == 1 and "does not support the architecture NotARealForCausalLM" in result.output
     assert "--print-supported-models" in result.output
+
+
+def test_a_llama_cpp_checkout_can_stand_in_for_the_pinned_converter(runs, converter_cache, tmp_path):
+    checkout = tmp_path / "llama.cpp"
+    tools.find_tools()  # the pinned converter's files, as a checkout holds them
+    shutil.copytree(converter_cache / f"llama-cpp-python-{tools.LLAMA_CPP_PYTHON}", checkout,
+                    ignore=shutil.ignore_patterns(".axo-*"))
+    out = tmp_path / "model.gguf"
+    result = _export(str(runs["llama"]), "--llama-cpp", str(checkout), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    entry = [e for e in json.loads((runs["llama"] / "provenance.json").read_text())["exports"] if e["file"] == str(out)]
+    assert entry[0]["converter"] == f"llama.cpp checkout at {checkout}"
+    assert sorted(p.name for p in checkout.iterdir()) == sorted(  # nothing written into the user's checkout
+        p.name for p in (converter_cache / f"llama-cpp-python-{tools.LLAMA_CPP_PYTHON}").iterdir()
+        if not p.name.startswith(".axo-"))

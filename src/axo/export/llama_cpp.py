@@ -72,7 +72,9 @@ def find_tools(llama_cpp_dir: Path | None = None) -> Tools:
 
 def _fetch_converter(root: Path) -> None:
     """Unpack the converter files of the pinned source distribution into `root` (complete, or not at all)."""
-    with tempfile.TemporaryDirectory(prefix="axo-llama-cpp-") as scratch:
+    root.parent.mkdir(parents=True, exist_ok=True)
+    # Scratch beside `root`, not in /tmp: the final rename must not cross file systems.
+    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=root.parent) as scratch:
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
                    f"llama-cpp-python=={LLAMA_CPP_PYTHON}", "-d", scratch]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -90,27 +92,31 @@ def _fetch_converter(root: Path) -> None:
             for member in members:
                 member.name = member.name[len(_VENDOR):]
             archive.extractall(staging, members=members, filter="data")
-        root.parent.mkdir(parents=True, exist_ok=True)
+        if (root / "convert_hf_to_gguf.py").is_file():
+            return  # another process finished first
         shutil.rmtree(root, ignore_errors=True)  # an incomplete earlier copy (its converter file is missing)
         try:
-            staging.rename(root)  # atomic: another process fetching at the same time finds it complete or absent
+            staging.rename(root)  # atomic: a process fetching at the same time finds it complete or absent
         except OSError:
             if not (root / "convert_hf_to_gguf.py").is_file():
                 raise
 
 
 def supported_architectures(tools: Tools) -> set[str]:
-    """The `architectures` names the converter knows (its `--print-supported-models`), cached beside it."""
+    """The `architectures` names the converter knows (its `--print-supported-models`), cached beside the pinned
+    converter (a `--llama-cpp` checkout is asked each time and never written to)."""
     listing = tools.root / ".axo-supported-models.txt"
-    if not listing.is_file():
-        done = _run_converter(tools, ["--print-supported-models"])
-        names = re.findall(r"^\s+- (\S+)$", done.stdout + done.stderr, flags=re.MULTILINE)
-        if not names:
-            raise error("llama.cpp's converter did not list its supported models: " + _tail(done),
-                        "Check the converter's installation (--llama-cpp) or remove the cache folder "
-                        f"{tools.root} to fetch it again.")
+    if listing.is_file():
+        return set(listing.read_text().split())
+    done = _run_converter(tools, ["--print-supported-models"])
+    names = re.findall(r"^\s+- (\S+)$", done.stdout + done.stderr, flags=re.MULTILINE)
+    if not names:
+        raise error("llama.cpp's converter did not list its supported models: " + _tail(done),
+                    "Check the converter's installation (--llama-cpp) or remove the cache folder "
+                    f"{tools.root} to fetch it again.")
+    if tools.root.is_relative_to(cache_root()):
         listing.write_text("\n".join(sorted(names)) + "\n")
-    return set(listing.read_text().split())
+    return set(names)
 
 
 def _run_converter(tools: Tools, arguments: list[str]) -> subprocess.CompletedProcess:
