@@ -170,9 +170,11 @@ def test_q4_k_m_export_with_an_ollama_modelfile(runs, tmp_path):
     assert out.stat().st_size < 0.6 * f16.stat().st_size
     llm = llama_cpp.Llama(str(out), n_ctx=64, verbose=False)
     assert llm.n_vocab() == 49152
-    modelfile = (tmp_path / "Modelfile").read_text()
-    assert "FROM ./model-q4_k_m.gguf" in modelfile and "ollama create" in result.output
+    modelfile = (tmp_path / "model-q4_k_m.Modelfile").read_text()
+    assert "FROM ./model-q4_k_m.gguf" in modelfile
+    assert f"ollama create mistral -f {tmp_path / 'model-q4_k_m.Modelfile'}" in result.output
     assert '{{ .Content }}<|im_end|>' in modelfile and 'PARAMETER stop "<|im_end|>"' in modelfile
+    assert '{{ if ne .Role "system" }}' in modelfile  # Ollama passes system messages in .System and .Messages
     assert 'SYSTEM """You are a helpful AI assistant named SmolLM, trained by Hugging Face"""' in modelfile
 
 
@@ -182,11 +184,16 @@ def test_bad_requests_fail_before_any_work(runs, tmp_path, monkeypatch):
     wrong_type = _export(str(run), "--quant", "q9_x")
     assert wrong_type.exit_code == 1 and "q9_x is not a GGUF type axo exports" in wrong_type.output
     assert "q4_k_m" in wrong_type.output
+    folder = _export(str(run), "-o", str(tmp_path))
+    assert folder.exit_code == 1 and "is a folder" in folder.output
+    braces = _export(str(run), "-o", str(tmp_path / "model-{ftype}.gguf"))
+    assert braces.exit_code == 1 and "braces" in braces.output
     wrong_format = _export(str(run), "--format", "onnx")
     assert wrong_format.exit_code == 1 and "axo exports gguf" in wrong_format.output
-    monkeypatch.setattr(tools, "quantizer_available", lambda: False)
+    monkeypatch.setattr(tools, "quantizer_problem", lambda: "is not installed")
     no_quantizer = _export(str(run), "--quant", "q4_k_m")
-    assert no_quantizer.exit_code == 1 and "pip install 'llama-cpp-python==0.3.36'" in no_quantizer.output
+    assert no_quantizer.exit_code == 1 and "which is not installed" in no_quantizer.output
+    assert "pip install 'llama-cpp-python==0.3.36'" in no_quantizer.output
     assert sorted(p.name for p in run.iterdir()) == before  # nothing written
     # (A tokenizer llama.cpp does not know at all, the tests' own BPE one: tests/bad_input, export-unknown-tokenizer.)
     bad_dir = _export(str(run), "--llama-cpp", str(tmp_path))
@@ -216,8 +223,11 @@ def test_a_llama_cpp_checkout_can_stand_in_for_the_pinned_converter(runs, conver
     shutil.copytree(converter_cache / f"llama-cpp-python-{tools.LLAMA_CPP_PYTHON}", checkout,
                     ignore=shutil.ignore_patterns(".axo-*"))
     out = tmp_path / "model.gguf"
+    card = runs["llama"] / "README.md"
+    card.write_text(card.read_text() + "\n## My notes\n\nkeep me\n")  # a section after "Exports" stays
     result = _export(str(runs["llama"]), "--llama-cpp", str(checkout), "-o", str(out))
     assert result.exit_code == 0, result.output
+    assert card.read_text().count("## Exports") == 1 and card.read_text().endswith("## My notes\n\nkeep me\n")
     entry = [e for e in json.loads((runs["llama"] / "provenance.json").read_text())["exports"] if e["file"] == str(out)]
     assert entry[0]["converter"] == f"llama.cpp checkout at {checkout}"
     assert sorted(p.name for p in checkout.iterdir()) == sorted(  # nothing written into the user's checkout

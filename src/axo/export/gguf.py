@@ -38,6 +38,7 @@ class ExportReport:
     chat_template: bool  # the GGUF carries the run's chat template
     eos_token: str
     modelfile: Path | None = None
+    ollama_create: str | None = None  # the command that makes an Ollama model of the file
 
 
 def export_gguf(target: str | Path, *, quant: str = "f16", output: Path | None = None, ollama: bool = False,
@@ -49,14 +50,15 @@ def export_gguf(target: str | Path, *, quant: str = "f16", output: Path | None =
     if quant not in QUANT_TYPES:
         raise error(f"{quant} is not a GGUF type axo exports", "One of: " + ", ".join(QUANT_TYPES) + ".", "--quant",
                     Kind.TYPE)
-    if quant in QUANTIZER_TYPES and not llama_cpp.quantizer_available():
-        raise error(f"--quant {quant} needs llama.cpp's quantizer, from the llama-cpp-python package, which is not "
-                    "installed", f"CMAKE_ARGS=\"-DLLAVA_BUILD=OFF\" {llama_cpp.INSTALL_RUNTIME} (builds llama.cpp once: "
-                    "~4 min on 2 cores), or "
-                    f"export one of {', '.join(llama_cpp.CONVERTER_TYPES)}, which need no build.", "--quant")
+    if quant in QUANTIZER_TYPES and (problem := llama_cpp.quantizer_problem()):
+        raise error(f"--quant {quant} needs llama.cpp's quantizer, from the llama-cpp-python package, which {problem}",
+                    f"CMAKE_ARGS=\"-DLLAVA_BUILD=OFF\" {llama_cpp.INSTALL_RUNTIME} (or `pip install 'axo[llama-cpp]'`; "
+                    "builds llama.cpp once: ~4 min on 2 cores), or export one of "
+                    f"{', '.join(llama_cpp.CONVERTER_TYPES)}, which need no build.", "--quant")
     run = open_run(target, command="export")
     _check_model_kind(run)
-    output = Path(output) if output else run.output_dir / "gguf" / f"model-{quant}.gguf"
+    output = (Path(output) if output else run.output_dir / "gguf" / f"model-{quant}.gguf").resolve()
+    _check_output(output)
     tools = llama_cpp.find_tools(llama_cpp_dir)
     model_source = _model_folder(run)
     _check_architecture(tools, model_source)
@@ -64,7 +66,7 @@ def export_gguf(target: str | Path, *, quant: str = "f16", output: Path | None =
     made_folder = not output.parent.exists()
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        _check_disk(model_source, output, quant)
+        _check_disk(run, model_source, output, quant)
         started = time.perf_counter()
         carried = _convert(run, tools, model_source, output, quant, say)
     except BaseException:
@@ -74,7 +76,7 @@ def export_gguf(target: str | Path, *, quant: str = "f16", output: Path | None =
     report = ExportReport(output, quant, output.stat().st_size, _sha256(output), round(time.perf_counter() - started, 1),
                           tools.source, *carried)
     if ollama:
-        report.modelfile = write_modelfile(run, report)
+        report.modelfile, report.ollama_create = write_modelfile(run, report)
     _record(run, report)
     return report
 
@@ -87,6 +89,7 @@ def _convert(run: Run, tools: Tools, model_source: Path | None, output: Path, qu
             say("checking the tokenizer with llama.cpp's converter")
             llama_cpp.convert(tools, _vocab_folder(run, model_source, scratch), scratch / "vocab.gguf", "f16",
                               vocab_only=True, source=run.output_dir)
+            _check_carried(scratch / "vocab.gguf", run)  # the template and EOS, before the long work
         merged = _merged_model(run, scratch, say)
         partial = output.with_name(output.name + ".partial")
         converted = scratch / "model-f16.gguf" if quant in QUANTIZER_TYPES else partial
@@ -104,6 +107,14 @@ def _convert(run: Run, tools: Tools, model_source: Path | None, output: Path, qu
     return carried
 
 
+def _check_output(output: Path) -> None:
+    if output.is_dir():
+        raise error(f"-o {output} is a folder", "Give the GGUF file's path, e.g. -o model.gguf.", "-o", Kind.CONFLICT)
+    if "{" in output.name or "}" in output.name:  # the converter would fill them in as a name template
+        raise error(f"-o {output}: a file name with braces", "Name the file without `{` and `}`.", "-o",
+                    Kind.CONFLICT)
+
+
 def _check_model_kind(run: Run) -> None:
     from axo.infer.classify import is_classifier
 
@@ -113,12 +124,22 @@ def _check_model_kind(run: Run) -> None:
 
 
 def _model_folder(run: Run) -> Path | None:
-    """The HF folder whose config.json names the architecture: the base (adapter runs) or the run (full fine-tune);
-    None for a GGUF base (its architecture is checked after the merge writes a config)."""
+    """The HF folder whose config.json names the architecture: the run (full fine-tune), the base folder, or for a
+    Hub base the folder its config.json is cached in (fetched when not cached); None for a GGUF base or a Hub base
+    that cannot be reached (the merge then fetches it, or says why it cannot)."""
     if not run.is_adapter:
         return run.output_dir
     base = Path(run.base_model)
-    return base if (base / "config.json").is_file() else None
+    if (base / "config.json").is_file():
+        return base
+    if base.suffix.lower() == ".gguf" or base.exists():
+        return None
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(run.base_model, "config.json")).parent
+    except Exception:  # offline, unknown or gated: merge_lora reports it with its own advice
+        return None
 
 
 def _check_architecture(tools: Tools, folder: Path | None) -> None:
@@ -145,27 +166,48 @@ def _check_tokenizer_files(run: Run) -> None:
                     "train` writes it at the end of training).", "tokenizer_config")
 
 
-def _check_disk(folder: Path | None, output: Path, quant: str) -> None:
-    """The merged model, the f16 intermediate (for the quantizer's types) and the output, at most the base's size
-    each, must fit the output's disk."""
-    if folder is None:
+_BYTES_PER_PARAMETER = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 1.07}  # the quantizer's types: at most 0.7
+
+
+def _check_disk(run: Run, folder: Path | None, output: Path, quant: str) -> None:
+    """The merged model (adapter runs), the f16 intermediate (the quantizer's types) and the GGUF must fit the
+    output's disk. Sizes come from the weights on disk and their dtype; a base whose weights are not here yet (a Hub
+    base not in the cache) is not checked."""
+    weights = sum(f.stat().st_size for f in folder.glob("model*.safetensors")) if folder else 0
+    if not weights:
         return
-    weights = sum(f.stat().st_size for f in folder.glob("*.safetensors"))
-    need = weights * (3 if quant in QUANTIZER_TYPES else 2)
+    dtype = json.loads((folder / "config.json").read_text())
+    stored = 4.0 if str(dtype.get("dtype") or dtype.get("torch_dtype")) == "float32" else 2.0
+    parameters = weights / stored
+    need = (weights if run.is_adapter else 0) + parameters * (2.0 if quant in QUANTIZER_TYPES else 0) \
+        + parameters * _BYTES_PER_PARAMETER.get(quant, 0.7)
     free = shutil.disk_usage(output.parent).free
     if need > free:
-        raise error(f"exporting needs up to {need / 2**30:.2f} GiB on the disk of {output.parent} (the merged model, "
-                    f"{'the f16 intermediate, ' if quant in QUANTIZER_TYPES else ''}the GGUF), and "
-                    f"{free / 2**30:.2f} GiB are free", "Free space there, or write elsewhere with -o.", "-o")
+        parts = ["the merged model"] * run.is_adapter + ["the f16 intermediate"] * (quant in QUANTIZER_TYPES)
+        raise error(f"exporting needs about {need / 2**30:.2f} GiB on the disk of {output.parent} "
+                    f"({', '.join(parts + ['the GGUF'])}), and {free / 2**30:.2f} GiB are free",
+                    "Free space there, or write elsewhere with -o.", "-o")
 
 
 def _vocab_folder(run: Run, model_folder: Path, scratch: Path) -> Path:
-    """The architecture's config.json beside the run's tokenizer files: what the converter reads first."""
+    """The architecture's config.json beside the run's tokenizer files: what the converter reads first. A run that
+    added tokens saved resized embeddings with its adapter; their row count is the vocabulary size (as the merge
+    writes it), or the converter would refuse the new token ids."""
+    from safetensors import safe_open
+
     from axo.infer.merge import _TOKENIZER_FILES as tokenizer_files
 
     folder = scratch / "vocab"
     folder.mkdir()
-    shutil.copy(model_folder / "config.json", folder / "config.json")
+    config = json.loads((model_folder / "config.json").read_text())
+    weights = run.output_dir / "adapter_model.safetensors"
+    if run.is_adapter and weights.is_file():
+        with safe_open(weights, "pt") as handle:
+            rows = [handle.get_slice(name).get_shape()[0] for name in handle.keys()
+                    if name.endswith(("embed_tokens.weight", "lm_head.weight"))]
+        if rows:
+            config["vocab_size"] = int(rows[0])
+    (folder / "config.json").write_text(json.dumps(config))
     for name in tokenizer_files:
         if (run.output_dir / name).is_file():
             shutil.copy(run.output_dir / name, folder / name)
@@ -230,7 +272,9 @@ def _record(run: Run, report: ExportReport) -> None:
     provenance.write_text(json.dumps(record, indent=2))
     card = run.output_dir / "README.md"
     text = card.read_text() if card.is_file() else ""
-    head, _, _ = text.partition("\n## Exports\n")
+    head, _, rest = text.partition("\n## Exports\n")
+    _, heading, tail = rest.partition("\n## ")  # the sections after this one stay
     lines = [f"- `{Path(e['file']).name}`: GGUF {e['quant']}, {e['bytes'] / 2**20:.1f} MiB, sha256 `{e['sha256']}`, "
              f"converted by {e['converter']} on {e['date']}" for e in record["exports"]]
-    card.write_text(head.rstrip("\n") + "\n\n## Exports\n\n" + "\n".join(lines) + "\n")
+    card.write_text(head.rstrip("\n") + "\n\n## Exports\n\n" + "\n".join(lines) + "\n"
+                    + ("\n## " + tail if heading else ""))

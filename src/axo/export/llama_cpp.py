@@ -2,7 +2,8 @@
 
 Which llama.cpp: the one vendored by `llama-cpp-python` LLAMA_CPP_PYTHON. Its source distribution holds the
 converter (`convert_hf_to_gguf.py`, its `conversion/` package and the matching `gguf-py`); its installed package
-(`pip install 'axo[llama-cpp]'`, a local build of llama.cpp, ~15 min once on 2 cores) holds the quantizer
+(`pip install 'axo[llama-cpp]'`, a local build of llama.cpp: ~4 min once on 2 cores with
+`CMAKE_ARGS="-DLLAVA_BUILD=OFF"`, ~13 without) holds the quantizer
 (`llama_model_quantize`) and the runtime that loads a GGUF. One version for both, so the converter writes what the
 quantizer and runtime of that version read. The converter files are taken from that source distribution (`pip
 download`, once, into CACHE) unless `--llama-cpp DIR` names a llama.cpp checkout to use instead (offline machines).
@@ -91,7 +92,9 @@ def _fetch_converter(root: Path) -> None:
                        and m.name[len(_VENDOR):].startswith(_CONVERTER_PARTS) and (m.isfile() or m.isdir())]
             for member in members:
                 member.name = member.name[len(_VENDOR):]
-            archive.extractall(staging, members=members, filter="data")
+            # The "data" filter where this Python has it (3.10.12+, 3.11.4+); the members are the known sdist's.
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            archive.extractall(staging, members=members, **safe)
         if (root / "convert_hf_to_gguf.py").is_file():
             return  # another process finished first
         shutil.rmtree(root, ignore_errors=True)  # an incomplete earlier copy (its converter file is missing)
@@ -133,11 +136,11 @@ def _tail(done: subprocess.CompletedProcess, lines: int = 6) -> str:
 
 # What the converter says when it cannot do a model, and what to tell the user instead.
 _KNOWN_FAILURES = (
-    ("BPE pre-tokenizer was not recognized",
+    (re.compile("BPE pre-tokenizer was not recognized"),
      ("llama.cpp's converter does not know this tokenizer (its BPE pre-tokenizer hash is not in the converter's "
       "table), so llama.cpp could not split text the way the model was trained"),
      "Use a base model whose tokenizer llama.cpp supports, or a newer llama.cpp checkout with --llama-cpp DIR."),
-    ("is not supported",
+    (re.compile(r"Model \S+ is not supported"),
      "llama.cpp's converter does not support this model architecture",
      ("`python convert_hf_to_gguf.py --print-supported-models` lists what it supports; a newer llama.cpp checkout "
       "may support this one (--llama-cpp DIR).")),
@@ -154,17 +157,34 @@ def convert(tools: Tools, model_dir: Path, outfile: Path, outtype: str, *, vocab
     if done.returncode != 0:
         text = done.stdout + done.stderr
         for marker, message, hint in _KNOWN_FAILURES:
-            if marker in text:
+            if marker.search(text):
                 raise error(f"{message} ({source}).", hint, "base_model", Kind.CONFLICT)
-        raise error(f"llama.cpp's converter failed on {source}: {_tail(done)}",
-                    "The full log is above; nothing was written to the output.", "base_model", Kind.CONFLICT)
+        raise error(f"llama.cpp's converter failed on {source}; its last lines: {_tail(done)}",
+                    "Nothing was written to the output. The converter's message says what it could not read; "
+                    "--llama-cpp DIR tries another llama.cpp.", "base_model", Kind.CONFLICT)
     return done.stdout + done.stderr
 
 
-def quantizer_available() -> bool:
-    import importlib.util
+def quantizer_problem() -> str | None:
+    """Why llama.cpp's quantizer cannot be used here ("is not installed", a broken build, another version than the
+    pinned one, whose converter files the export uses), or None."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return importlib.util.find_spec("llama_cpp") is not None
+    try:
+        found = version("llama-cpp-python")
+    except PackageNotFoundError:
+        return "is not installed"
+    if found != LLAMA_CPP_PYTHON:
+        return f"is version {found}; axo's converter files are those of {LLAMA_CPP_PYTHON}"
+    try:
+        import llama_cpp  # noqa: F401 (loads the built library: a broken build fails here, not after the merge)
+    except Exception as exc:  # a missing shared library or symbol: OSError, ImportError, AttributeError
+        return f"does not load ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+    return None
+
+
+def quantizer_available() -> bool:
+    return quantizer_problem() is None
 
 
 def quantize(source: Path, target: Path, quant: str) -> None:
@@ -178,4 +198,5 @@ def quantize(source: Path, target: Path, quant: str) -> None:
     params.nthread = os.cpu_count() or 1
     if llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params)) != 0:
         raise error(f"llama.cpp's quantizer failed to write {quant} from {source}",
-                    "Its log is above; nothing was written to the output.", "--quant", Kind.CONFLICT)
+                    "Its messages are above (llama.cpp prints to the terminal); nothing was written to the output.",
+                    "--quant", Kind.CONFLICT)

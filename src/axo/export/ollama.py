@@ -19,16 +19,19 @@ if TYPE_CHECKING:
 
 _PROBE = [{"role": "user", "content": "USER-TEXT"}]
 
-# name -> (how a rendering of [user] with the generation prompt starts its user turn, Go template, stop tokens)
+# name -> (a rendering of [user] with the generation prompt, after any BOS and default system turn; Go template;
+# stop tokens). Ollama passes system messages both as .System and in .Messages: the loop skips them.
 _FORMATS = {
-    "chatml": ("<|im_start|>user\nUSER-TEXT<|im_end|>\n", (
+    "chatml": ("<|im_start|>user\nUSER-TEXT<|im_end|>\n<|im_start|>assistant\n", (
         '{{- if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}'
-        '{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n'),
-        ["<|im_end|>", "<|im_start|>"]),
-    "llama3": ("<|start_header_id|>user<|end_header_id|>\n\nUSER-TEXT<|eot_id|>", (
+        '{{- range .Messages }}{{ if ne .Role "system" }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n'
+        '{{ end }}{{ end }}<|im_start|>assistant\n'), ["<|im_end|>", "<|im_start|>"]),
+    "llama3": (("<|start_header_id|>user<|end_header_id|>\n\nUSER-TEXT<|eot_id|>"
+                "<|start_header_id|>assistant<|end_header_id|>\n\n"), (
         '{{- if .System }}<|start_header_id|>system<|end_header_id|>\n\n{{ .System }}<|eot_id|>{{ end }}'
-        '{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n{{ .Content }}<|eot_id|>{{ end }}'
-        '<|start_header_id|>assistant<|end_header_id|>\n\n'), ["<|eot_id|>", "<|start_header_id|>"]),
+        '{{- range .Messages }}{{ if ne .Role "system" }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n'
+        '{{ .Content }}<|eot_id|>{{ end }}{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n'),
+        ["<|eot_id|>", "<|start_header_id|>"]),
     "alpaca": ("### Instruction:\nUSER-TEXT\n\n### Response:\n", (
         '{{ if .System }}{{ .System }}\n\n{{ end }}### Instruction:\n{{ .Prompt }}\n\n### Response:\n'),
         ["### Instruction:"]),
@@ -39,35 +42,49 @@ _PARAMETERS = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
 
 
 def chat_format(template: str | None, bos: str = "") -> tuple[str, str, list[str], str | None] | None:
-    """(name, Go template, stop tokens, default system text or None) for a Jinja chat template of a known shape."""
+    """(name, Go template, stop tokens, default system text or None) for a Jinja chat template whose rendering of one
+    user message is exactly a known format's (after a BOS and a default system turn); None for any other template,
+    or one that does not render here."""
     if not template:
         return None
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    rendered = ImmutableSandboxedEnvironment().from_string(template).render(
-        messages=_PROBE, add_generation_prompt=True, bos_token=bos, eos_token="")
-    for name, (user_turn, go_template, stops) in _FORMATS.items():
-        at = rendered.find(user_turn)
-        if at < 0:
+    # Rendered as transformers renders chat templates (trim/lstrip blocks, loop controls, raise_exception).
+    environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                                extensions=["jinja2.ext.loopcontrols"])
+    environment.globals["raise_exception"] = _raise
+    try:
+        rendered = environment.from_string(template).render(messages=_PROBE, add_generation_prompt=True,
+                                                            bos_token=bos, eos_token="")
+    except Exception:  # a template that needs more than transformers' basics: left to Ollama's own reading
+        return None
+    for name, (turns, go_template, stops) in _FORMATS.items():
+        if not rendered.endswith(turns):
             continue
-        before = rendered[:at]  # a BOS, and a system turn the template adds when the messages have none
+        before = rendered[: -len(turns)]  # a BOS, and a system turn the template adds when the messages have none
         system = re.fullmatch(r"<\|im_start\|>system\n(.*)<\|im_end\|>\n", before, flags=re.DOTALL)
         if before in ("", bos) or system:
             return name, go_template, stops, system.group(1) if system else None
     return None
 
 
-def write_modelfile(run: Run, report: ExportReport) -> Path:
-    """`Modelfile` beside the GGUF; returns its path."""
+def _raise(message: str) -> None:
+    raise ValueError(message)
+
+
+def write_modelfile(run: Run, report: ExportReport) -> tuple[Path, str]:
+    """`<gguf name>.Modelfile` beside the GGUF (one per exported file); returns its path and the `ollama create`
+    line that uses it."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(run.output_dir)
     template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
     found = chat_format(template, tokenizer.bos_token or "")
     name = re.sub(r"[^a-z0-9._-]+", "-", run.output_dir.name.lower()).strip("-") or "axo-model"
-    path = report.path.with_name("Modelfile")
+    path = report.path.with_name(report.path.stem + ".Modelfile")
+    create = f"ollama create {name} -f {path}"
     lines = [f"# Written by `axo export --ollama` for {run.output_dir} ({report.quant}). Create the model with:",
-             f"#   ollama create {name} -f {path}", f"FROM ./{report.path.name}"]
+             f"#   {create}", f"FROM ./{report.path.name}"]
     stops = [report.eos_token] if report.eos_token else []
     if found:
         format_name, go_template, format_stops, system = found
@@ -87,4 +104,4 @@ def write_modelfile(run: Run, report: ExportReport) -> Path:
     lines += [f"PARAMETER {ollama} {settings[key]}" for key, ollama in _PARAMETERS.items()
               if settings.get(key) is not None and settings.get("do_sample", True)]
     path.write_text("\n".join(lines) + "\n")
-    return path
+    return path, create
