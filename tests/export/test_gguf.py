@@ -51,7 +51,7 @@ def smol_models(tmp_path_factory) -> dict[str, Path]:
             for arch in tiny_models.ARCHITECTURES}
 
 
-def _train(base: Path, output: Path) -> Path:
+def _train(base: Path, output: Path, extra: str = "") -> Path:
     """A finished 3-step LoRA run of `base` in `output` (its data and prepared rows beside it)."""
     data = output.parent / "data.jsonl"
     if not data.is_file():
@@ -60,7 +60,7 @@ def _train(base: Path, output: Path) -> Path:
     cfg = load(f"base_model: {base}\nlearning_rate: 5e-2\nadapter: lora\nlora_r: 4\nlora_alpha: 8\n"
                f"lora_target_linear: true\ndatasets:\n  - path: {data}\n    type: alpaca\nmicro_batch_size: 4\n"
                f"max_steps: 3\noutput_dir: {output}\ndataset_prepared_path: {output.parent / ('prepared-' + output.name)}\n"
-               "save_strategy: 'no'\n").require()
+               "save_strategy: 'no'\n" + extra).require()
     train(cfg, progress=False)
     return output
 
@@ -233,3 +233,16 @@ def test_a_llama_cpp_checkout_can_stand_in_for_the_pinned_converter(runs, conver
     assert sorted(p.name for p in checkout.iterdir()) == sorted(  # nothing written into the user's checkout
         p.name for p in (converter_cache / f"llama-cpp-python-{tools.LLAMA_CPP_PYTHON}").iterdir()
         if not p.name.startswith(".axo-"))
+
+
+def test_a_run_that_added_tokens_exports_its_larger_vocabulary(smol_models, tmp_path):
+    run = _train(smol_models["llama"], tmp_path / "run",
+                 "tokens: ['<tool>']\nlora_modules_to_save: [embed_tokens, lm_head]\n")
+    out = tmp_path / "model.gguf"
+    result = _export(str(run), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    reader = GGUFReader(out)
+    tokens = reader.fields["tokenizer.ggml.tokens"].contents()
+    assert len(tokens) == 49153 and tokens[-1] == "<tool>"
+    embeddings = next(t for t in reader.tensors if t.name == "token_embd.weight")
+    assert 49153 in tuple(int(n) for n in embeddings.shape)
