@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 # torch's zip writer: no errno, only these words (caffe2/serialize/inline_container.cc)
@@ -116,3 +117,11 @@ def json_problem(path: Path) -> str | None:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return f"{path.name} is not valid JSON, truncated or damaged ({str(exc).splitlines()[0][:80]})"
     return None
+
+
+def hash_file(path: Path, digest: Any) -> Any:
+    """Feed `path`'s bytes to a hashlib `digest` in 1 MiB blocks (any file size in constant memory); returns it."""
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest

@@ -59,7 +59,8 @@ def _train(base: Path, output: Path, extra: str = "") -> Path:
                                 for i in range(8)))
     cfg = load(f"base_model: {base}\nlearning_rate: 5e-2\nadapter: lora\nlora_r: 4\nlora_alpha: 8\n"
                f"lora_target_linear: true\ndatasets:\n  - path: {data}\n    type: alpaca\nmicro_batch_size: 4\n"
-               f"max_steps: 3\noutput_dir: {output}\ndataset_prepared_path: {output.parent / ('prepared-' + output.name)}\n"
+               f"max_steps: 3\noutput_dir: {output}\n"
+               f"dataset_prepared_path: {output.parent / ('prepared-' + output.name)}\n"
                "save_strategy: 'no'\n" + extra).require()
     train(cfg, progress=False)
     return output

@@ -44,7 +44,7 @@ def export(
     out = Console()
     out.print(f"[bold green]exported[/] {report.path} ({report.quant}, {report.size / 2**20:.1f} MiB, "
               f"{report.seconds} s; sha256 {report.sha256[:16]}…; chat template "
-              f"{'embedded' if report.chat_template else 'none in the run'}, EOS {report.eos_token!r})", highlight=False,
-              soft_wrap=True)
+              f"{'embedded' if report.chat_template else 'none in the run'}, EOS {report.eos_token!r})",
+              highlight=False, soft_wrap=True)
     if report.ollama_create:
         out.print(f"Ollama: {report.ollama_create}", highlight=False, soft_wrap=True)  # a line to copy whole

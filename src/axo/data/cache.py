@@ -25,7 +25,7 @@ from axo.config.paths import resolve_local_path
 from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.config.schema import AxoConfig
 from axo.data.formats.base import Sample
-from axo.storage import free_space, write_failure
+from axo.storage import free_space, hash_file, write_failure
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -41,12 +41,6 @@ _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_m
                     "chat_template.jinja", "chat_template.json", "vocab.json", "merges.txt", "tokenizer.model")
 
 
-def _hash_file(path: Path, digest: Any) -> None:
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-
-
 def _tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
     digest = hashlib.sha256()
     folder = Path(str(tokenizer.name_or_path))
@@ -54,7 +48,7 @@ def _tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
     if files:
         for file in files:
             digest.update(file.name.encode())
-            _hash_file(file, digest)
+            hash_file(file, digest)
     else:  # a hub tokenizer: its serialized state is what determines the tokens
         backend = getattr(tokenizer, "backend_tokenizer", None)
         digest.update((backend.to_str() if backend is not None else repr(tokenizer.get_vocab())).encode())
@@ -73,7 +67,7 @@ def _data_files_digest(cfg: AxoConfig, config_dir: Path | None) -> list[str]:
             files = [local] if local.is_file() else sorted(p for p in local.rglob("*") if p.is_file())
             for file in files:
                 digest.update(str(file.relative_to(local) if local.is_dir() else file.name).encode())
-                _hash_file(file, digest)
+                hash_file(file, digest)
         digests.append(digest.hexdigest())
     return digests
 

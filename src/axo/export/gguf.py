@@ -23,8 +23,9 @@ from axo.config.problems import Kind
 from axo.export import llama_cpp
 from axo.export.llama_cpp import QUANT_TYPES, QUANTIZER_TYPES, Tools, error
 from axo.infer.run_dir import Run, open_run
+from axo.storage import hash_file
 
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
+_VOCABULARY_FILES = ("tokenizer.json", "tokenizer.model")  # one of them holds the vocabulary
 
 
 @dataclass
@@ -73,8 +74,8 @@ def export_gguf(target: str | Path, *, quant: str = "f16", output: Path | None =
         if made_folder and not any(output.parent.iterdir()):
             output.parent.rmdir()  # a failed export leaves nothing, not even its folder
         raise
-    report = ExportReport(output, quant, output.stat().st_size, _sha256(output), round(time.perf_counter() - started, 1),
-                          tools.source, *carried)
+    seconds = round(time.perf_counter() - started, 1)
+    report = ExportReport(output, quant, output.stat().st_size, _sha256(output), seconds, tools.source, *carried)
     if ollama:
         report.modelfile, report.ollama_create = write_modelfile(run, report)
     _record(run, report)
@@ -160,8 +161,8 @@ def _check_architecture(tools: Tools, folder: Path | None) -> None:
 
 
 def _check_tokenizer_files(run: Run) -> None:
-    if not any((run.output_dir / name).is_file() for name in _TOKENIZER_FILES):
-        raise error(f"{run.output_dir} has no tokenizer file ({' or '.join(_TOKENIZER_FILES)}); the GGUF must carry "
+    if not any((run.output_dir / name).is_file() for name in _VOCABULARY_FILES):
+        raise error(f"{run.output_dir} has no tokenizer file ({' or '.join(_VOCABULARY_FILES)}); the GGUF must carry "
                     "the tokenizer the run trained with", "Re-save the run's tokenizer into the run folder (`axo "
                     "train` writes it at the end of training).", "tokenizer_config")
 
@@ -252,11 +253,7 @@ def _check_carried(path: Path, run: Run) -> tuple[bool, str]:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 24), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return hash_file(path, hashlib.sha256()).hexdigest()
 
 
 def _record(run: Run, report: ExportReport) -> None:
