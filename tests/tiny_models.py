@@ -119,7 +119,6 @@ def _config(architecture: str, tokenizer):
 
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SMOLLM2_TOKENIZER = FIXTURES / "smollm2_tokenizer"
 
 
 def real_tokenizer(name: str, directory: Path) -> Path:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from axo.config.problems import Kind
 from axo.export import llama_cpp
@@ -64,12 +65,15 @@ def export_gguf(target: str | Path, *, quant: str = "f16", output: Path | None =
     model_source = _model_folder(run)
     _check_architecture(tools, model_source)
     _check_tokenizer_files(run)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(run.output_dir)  # the run's: what the GGUF must carry
     made_folder = not output.parent.exists()
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
         _check_disk(run, model_source, output, quant)
         started = time.perf_counter()
-        carried = _convert(run, tools, model_source, output, quant, say)
+        carried = _convert(run, tokenizer, tools, model_source, output, quant, say)
     except BaseException:
         if made_folder and not any(output.parent.iterdir()):
             output.parent.rmdir()  # a failed export leaves nothing, not even its folder
@@ -77,12 +81,13 @@ def export_gguf(target: str | Path, *, quant: str = "f16", output: Path | None =
     seconds = round(time.perf_counter() - started, 1)
     report = ExportReport(output, quant, output.stat().st_size, _sha256(output), seconds, tools.source, *carried)
     if ollama:
-        report.modelfile, report.ollama_create = write_modelfile(run, report)
+        report.modelfile, report.ollama_create = write_modelfile(run, report, tokenizer)
     _record(run, report)
     return report
 
 
-def _convert(run: Run, tools: Tools, model_source: Path | None, output: Path, quant: str, say) -> tuple[bool, str]:
+def _convert(run: Run, tokenizer: Any, tools: Tools, model_source: Path | None, output: Path, quant: str,
+             say) -> tuple[bool, str]:
     """The vocabulary check, the merge, the conversion (and quantization) into `output`, complete or absent."""
     with tempfile.TemporaryDirectory(prefix=".axo-export-", dir=output.parent) as scratch_name:
         scratch = Path(scratch_name)
@@ -90,7 +95,7 @@ def _convert(run: Run, tools: Tools, model_source: Path | None, output: Path, qu
             say("checking the tokenizer with llama.cpp's converter")
             llama_cpp.convert(tools, _vocab_folder(run, model_source, scratch), scratch / "vocab.gguf", "f16",
                               vocab_only=True, source=run.output_dir)
-            _check_carried(scratch / "vocab.gguf", run)  # the template and EOS, before the long work
+            _check_carried(scratch / "vocab.gguf", run, tokenizer)  # the template and EOS, before the long work
         merged = _merged_model(run, scratch, say)
         partial = output.with_name(output.name + ".partial")
         converted = scratch / "model-f16.gguf" if quant in QUANTIZER_TYPES else partial
@@ -100,7 +105,7 @@ def _convert(run: Run, tools: Tools, model_source: Path | None, output: Path, qu
             if quant in QUANTIZER_TYPES:
                 say(f"quantizing to {quant} with llama.cpp's quantizer")
                 llama_cpp.quantize(converted, partial, quant)
-            carried = _check_carried(partial, run)
+            carried = _check_carried(partial, run, tokenizer)
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
@@ -231,13 +236,11 @@ def _field(reader, key: str):
     return None if field is None else field.contents()
 
 
-def _check_carried(path: Path, run: Run) -> tuple[bool, str]:
-    """The GGUF's chat template and EOS are the run's (so llama.cpp formats and stops as the run trained); raise
-    otherwise. Returns (carries a chat template, the EOS token's text)."""
+def _check_carried(path: Path, run: Run, tokenizer: Any) -> tuple[bool, str]:
+    """The GGUF's chat template and EOS are the run's tokenizer's (so llama.cpp formats and stops as the run
+    trained); raise otherwise. Returns (carries a chat template, the EOS token's text)."""
     from gguf import GGUFReader
-    from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(run.output_dir)
     reader = GGUFReader(path)
     template, eos_id = _field(reader, "tokenizer.chat_template"), _field(reader, "tokenizer.ggml.eos_token_id")
     expected = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None

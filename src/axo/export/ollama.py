@@ -2,7 +2,7 @@
 defaults, and the `ollama create` line that uses it.
 
 Ollama's TEMPLATE is a Go template, not Jinja. axo writes one for the chat formats whose shape it knows (ChatML,
-Llama 3, Alpaca), found by rendering the run's own Jinja template; for any other template it writes none and says
+Llama 3, Alpaca), found by rendering the run's own Jinja template with transformers; for any other template it writes none and says
 so, and Ollama falls back to its own reading of the chat template embedded in the GGUF.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from axo.export.gguf import ExportReport
@@ -41,23 +41,19 @@ _PARAMETERS = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
                "repetition_penalty": "repeat_penalty"}
 
 
-def chat_format(template: str | None, bos: str = "") -> tuple[str, str, list[str], str | None] | None:
-    """(name, Go template, stop tokens, default system text or None) for a Jinja chat template whose rendering of one
-    user message is exactly a known format's (after a BOS and a default system turn); None for any other template,
-    or one that does not render here."""
+def chat_format(tokenizer: Any, template: str | None = None) -> tuple[str, str, list[str], str | None] | None:
+    """(name, Go template, stop tokens, default system text or None) when the chat template (`template`, else the
+    tokenizer's own), rendered by transformers for one user message, is exactly a known format's after a BOS and a
+    default system turn; None for any other template, or one that does not render."""
+    template = template or (tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None)
     if not template:
         return None
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    # Rendered as transformers renders chat templates (trim/lstrip blocks, loop controls, raise_exception).
-    environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                                extensions=["jinja2.ext.loopcontrols"])
-    environment.globals["raise_exception"] = _raise
     try:
-        rendered = environment.from_string(template).render(messages=_PROBE, add_generation_prompt=True,
-                                                            bos_token=bos, eos_token="")
-    except Exception:  # a template that needs more than transformers' basics: left to Ollama's own reading
+        rendered = tokenizer.apply_chat_template(_PROBE, chat_template=template, tokenize=False,
+                                                 add_generation_prompt=True)
+    except Exception:  # a template that needs more than one user message's variables: left to Ollama's own reading
         return None
+    bos = tokenizer.bos_token or ""
     for name, (turns, go_template, stops) in _FORMATS.items():
         if not rendered.endswith(turns):
             continue
@@ -68,18 +64,10 @@ def chat_format(template: str | None, bos: str = "") -> tuple[str, str, list[str
     return None
 
 
-def _raise(message: str) -> None:
-    raise ValueError(message)
-
-
-def write_modelfile(run: Run, report: ExportReport) -> tuple[Path, str]:
+def write_modelfile(run: Run, report: ExportReport, tokenizer: Any) -> tuple[Path, str]:
     """`<gguf name>.Modelfile` beside the GGUF (one per exported file); returns its path and the `ollama create`
     line that uses it."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(run.output_dir)
-    template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
-    found = chat_format(template, tokenizer.bos_token or "")
+    found = chat_format(tokenizer)
     name = re.sub(r"[^a-z0-9._-]+", "-", run.output_dir.name.lower()).strip("-") or "axo-model"
     path = report.path.with_name(report.path.stem + ".Modelfile")
     create = f"ollama create {name} -f {path}"
