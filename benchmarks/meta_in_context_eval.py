@@ -61,10 +61,10 @@ def main() -> None:
                     "sequence_len": max(run.cfg.sequence_len, 512)})
         tasks = read_tasks(args.tasks, cfg, tokenizer)[:args.limit]
         collate = TaskCollator(tokenizer, reptile=False, support_in_context=True)
+        loop = InnerLoop(cfg.meta_learning.inner_lr, cfg.meta_learning.inner_steps)  # used by the meta run only
         started = time.perf_counter()
         for number, task in enumerate(tasks):
             if label == META:
-                loop = InnerLoop(cfg.meta_learning.inner_lr, cfg.meta_learning.inner_steps)
                 scored = few_shot._adapted(model, tokenizer, task, args.shots, loop, collate, 8)
             else:
                 scored = few_shot._in_context(model, tokenizer, task, args.shots, 8)

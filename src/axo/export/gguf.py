@@ -201,7 +201,7 @@ def _vocab_folder(run: Run, model_folder: Path, scratch: Path) -> Path:
     writes it), or the converter would refuse the new token ids."""
     from safetensors import safe_open
 
-    from axo.infer.merge import _TOKENIZER_FILES as tokenizer_files
+    from axo.infer.merge import TOKENIZER_FILES
 
     folder = scratch / "vocab"
     folder.mkdir()
@@ -214,7 +214,7 @@ def _vocab_folder(run: Run, model_folder: Path, scratch: Path) -> Path:
         if rows:
             config["vocab_size"] = int(rows[0])
     (folder / "config.json").write_text(json.dumps(config))
-    for name in tokenizer_files:
+    for name in TOKENIZER_FILES:
         if (run.output_dir / name).is_file():
             shutil.copy(run.output_dir / name, folder / name)
     return folder

@@ -24,8 +24,9 @@ from axo.storage import free_space, json_problem, safetensors_names, safetensors
 
 PREFIX = "base_model.model."
 _COPY_FILES = ("config.json", "generation_config.json")
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-                    "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json")
+TOKENIZER_FILES = (  # what a model folder holds of its tokenizer (copied by merges, read by exports)
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "tokenizer.model",
+    "vocab.json", "merges.txt", "added_tokens.json")
 
 
 def _error(message: str, hint: str, key: str = "") -> ConfigError:
@@ -290,8 +291,8 @@ def _write_side_files(base_dir: Path, out: Path, adapter: Adapter, tokenizer_dir
         if generation.get("use_cache") is False:
             generation["use_cache"] = True
             generation_file.write_text(json.dumps(generation, indent=2))
-    source = tokenizer_dir if any((tokenizer_dir / f).is_file() for f in _TOKENIZER_FILES) else base_dir
-    for name in _TOKENIZER_FILES:
+    source = tokenizer_dir if any((tokenizer_dir / f).is_file() for f in TOKENIZER_FILES) else base_dir
+    for name in TOKENIZER_FILES:
         if (source / name).is_file():
             shutil.copy(source / name, out / name)
 
