@@ -14,6 +14,7 @@ from axo.cli.export import export
 from axo.cli.inference import inference
 from axo.cli.init import init
 from axo.cli.merge import merge_lora
+from axo.cli.plan import plan
 from axo.cli.preprocess import preprocess
 from axo.cli.schema import config_schema
 from axo.cli.serve import serve
@@ -34,6 +35,7 @@ _OVERRIDABLE = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 app.command("validate", context_settings=_OVERRIDABLE, epilog=OVERRIDES_HELP)(validate)
 app.command("preprocess", context_settings=_OVERRIDABLE, epilog=OVERRIDES_HELP)(preprocess)
+app.command("plan", context_settings=_OVERRIDABLE, epilog=OVERRIDES_HELP)(plan)
 app.command("train", context_settings=_OVERRIDABLE, epilog=OVERRIDES_HELP)(train)
 app.command("init")(init)
 app.command("merge-lora")(merge_lora)

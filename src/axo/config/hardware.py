@@ -22,6 +22,8 @@ class Hardware:
 
     cuda_devices: int = 0
     compute_capability: tuple[int, int] | None = None
+    device_name: str | None = None  # the first GPU's, e.g. "NVIDIA H200"
+    memory_bytes: int | None = None  # the first GPU's total memory
 
     @property
     def has_cuda(self) -> bool:
@@ -67,6 +69,12 @@ def detect_hardware() -> Hardware:
         major, minor = ctypes.c_int(0), ctypes.c_int(0)
         cuda.cuDeviceGetAttribute(ctypes.byref(major), _CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device)
         cuda.cuDeviceGetAttribute(ctypes.byref(minor), _CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device)
-        return Hardware(cuda_devices=count.value, compute_capability=(major.value, minor.value))
+        name = ctypes.create_string_buffer(256)
+        memory = ctypes.c_size_t(0)
+        named = cuda.cuDeviceGetName(name, 256, device) == 0
+        sized = cuda.cuDeviceTotalMem_v2(ctypes.byref(memory), device) == 0
+        return Hardware(cuda_devices=count.value, compute_capability=(major.value, minor.value),
+                        device_name=name.value.decode(errors="replace") if named else None,
+                        memory_bytes=memory.value if sized else None)
     except (AttributeError, OSError):
         return CPU_ONLY

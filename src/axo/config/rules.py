@@ -7,10 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from axo.config import plugins
-from axo.config.hardware import Hardware
-from axo.config.paths import looks_like_hub_id
 from axo.config.classification_rules import classification_findings
+from axo.config.hardware import Hardware
+from axo.config.memory_cap import memory_cap_gib
 from axo.config.meta_rules import meta_findings
+from axo.config.paths import looks_like_hub_id
 from axo.config.preference_rules import preference_findings
 from axo.config.pretraining_rules import pretraining_findings
 from axo.config.problems import Kind, Severity
@@ -95,6 +96,7 @@ def _conflicts(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
     if cfg.sample_packing and cfg.num_labels is not None:
         found.append(Finding("sample_packing", "is for language modelling; sequence classification needs one "
                              "sample per row.", "Set `sample_packing: false`."))
+    found.extend(_memory_cap(cfg))
     if (cfg.fsdp_version or cfg.fsdp_config) and cfg.liger_fused_linear_cross_entropy:
         found.append(Finding("liger_fused_linear_cross_entropy", "cannot run under FSDP: liger-kernel's fused "
                              "output-projection + cross-entropy reads the output head's weight while FSDP holds it "
@@ -133,6 +135,20 @@ _LORA_KEYS = ("lora_alpha", "lora_dropout", "lora_target_modules", "lora_target_
               "lora_model_dir", "peft_use_dora", "peft_use_rslora", "lora_r", "lora_fan_in_fan_out",
               "lora_qkv_kernel", "lora_o_kernel", "lora_mlp_kernel")
 _LORA_KERNEL_KEYS = ("lora_qkv_kernel", "lora_o_kernel", "lora_mlp_kernel")
+
+
+def _memory_cap(cfg: AxoConfig) -> list[Finding]:
+    """`max_memory` and `gpu_memory_limit` (Axolotl refuses both at once) must read as sizes."""
+    if cfg.max_memory is not None and cfg.gpu_memory_limit is not None:
+        return [Finding("gpu_memory_limit", "and `max_memory` both set the GPU memory cap.", "Keep one of them.")]
+    key = "gpu_memory_limit" if cfg.gpu_memory_limit is not None else "max_memory"
+    try:
+        cap = memory_cap_gib(cfg)
+    except ValueError:
+        return [Finding(key, "is not a size.", "Write a number of GiB (20) or a size such as `20GiB` or `24GB`.")]
+    if cap is not None and cap <= 0:
+        return [Finding(key, f"must be more than 0 (got {cap:g} GiB).", "Write the GPU memory this run may use.")]
+    return []
 
 
 def _liger_loss_keys(cfg: AxoConfig) -> list[str]:

@@ -25,9 +25,11 @@ def model_for_training(cfg: AxoConfig, tokenizer: Any, hardware: Hardware, *, sa
     to the training mode.
     """
     model, resized = (base_model, False) if base_model is not None else load_model(cfg, tokenizer, hardware)
-    kernels = apply_kernels(cfg, model, loss_kernels=loss_kernels)
+    kernels = apply_kernels(cfg, model, loss_kernels=loss_kernels, has_cuda=hardware.has_cuda)
     if kernels:
-        say(f"fused kernels: {', '.join(kernels)}")
+        say(f"fused kernels: {', '.join(kernels)}" + ("; liger-kernel's are on by default when installed (set any "
+                                                      "liger_* key to choose them yourself)"
+                                                      if any("(default)" in k for k in kernels) else ""))
     model = apply_adapter(cfg, model, embeddings_resized=resized)
     if cfg.unfrozen_parameters:
         say(f"unfrozen_parameters: {freeze_except(model, cfg.unfrozen_parameters)} parameter tensors train, "

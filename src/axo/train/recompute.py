@@ -1,12 +1,19 @@
-"""Which decoder layers gradient checkpointing recomputes (`gradient_checkpointing_keep_layers`)."""
+"""Which decoder layers gradient checkpointing recomputes: the memory planner's choice (plan/), or
+`gradient_checkpointing_keep_layers`."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
+from axo.config.hardware import Hardware
+from axo.config.schema import AxoConfig
 from axo.train.arguments import checkpointing_enabled
+
+if TYPE_CHECKING:
+    from axo.plan import RunPlan
 
 
 def checkpointed_layers(model: Any) -> list[Any]:
@@ -35,3 +42,57 @@ class KeepTopLayers(TrainerCallback):
         for layer in layers[len(layers) - min(self.count, len(layers)):]:
             layer.gradient_checkpointing = False
         self.kept = min(self.count, len(layers))
+
+
+def memory_plan(cfg: AxoConfig, hardware: Hardware, data: Any, steps: int, *, plans_memory: bool,
+                world_size: int, say: Callable[[str], None]) -> RunPlan | None:
+    """The planner's answer for this run on this machine's GPU (plan/), said in the run log; None where the
+    planner does not model the run (no GPU, several processes or a sharding engine, or a training mode whose
+    step is not one causal-LM forward and backward). Holds torch to the config's memory cap, if any."""
+    if not (hardware.has_cuda and plans_memory and world_size == 1) or cfg.deepspeed or cfg.fsdp_config \
+            or cfg.fsdp_version:
+        return None
+    import torch
+
+    from axo.plan import data_plan_from, plan_run
+    from axo.plan.choose import memory_cap_gib
+    from axo.plan.gpus import gpu_from_device_name
+
+    total = torch.cuda.get_device_properties(0).total_memory
+    gpu = gpu_from_device_name(torch.cuda.get_device_name(0), total / 2**30)
+    cap = memory_cap_gib(cfg)
+    if cap is not None:
+        torch.cuda.set_per_process_memory_fraction(min(1.0, cap * 2**30 / total), 0)
+    plan = plan_run(cfg, gpu, data=data_plan_from(cfg, len(data.train), data.packing, mean_sample(data), steps))
+    chosen = plan.chosen
+    say(f"memory plan: {chosen.label}; predicted peak {chosen.memory.gib():.1f} GiB of "
+        f"{plan.budget / 2**30:.1f} GiB " + (f"(max_memory {cap:g} GiB)" if cap is not None else
+                                               f"({gpu.name}, {gpu.memory_gib:.0f} GiB less 10 %)"))
+    if not chosen.fits:
+        fitting = [o for o in plan.options if o.fits][:3]
+        say("warning: the predicted peak is over the budget; this run will likely run out of GPU memory. "
+            + ("Would fit: " + "; ".join(f"{o.label} ({o.memory.gib():.1f} GiB)" for o in fitting) if fitting
+               else "Nothing axo can choose fits: a smaller micro_batch_size or sequence_len, or QLoRA."))
+    return plan
+
+
+def mean_sample(data: Any) -> float | None:
+    """The mean sample length of packed data (attention spans one sample), else None."""
+    packing = data.packing
+    if packing is None or not packing.epochs or not packing.epochs[0]:
+        return None
+    samples = sum(len(row) for row in packing.epochs[0])
+    return packing.tokens / samples if samples else None
+
+
+def plan_record(plan: RunPlan | None, measured_peak_gib: float | None) -> dict[str, Any] | None:
+    """What provenance.json says about the memory plan: the choice, why, predicted and measured peak."""
+    if plan is None:
+        return None
+    chosen = plan.chosen
+    return {"choice": chosen.label, "kept_layers": chosen.recompute.kept, "layers": plan.shape.layers,
+            "offload": chosen.recompute.offload, "budget_gib": round(plan.budget / 2**30, 2),
+            "predicted_peak_gib": round(chosen.memory.gib(), 2),
+            "predicted_parts_gib": {k: round(v / 2**30, 3) for k, v in chosen.memory.parts.items()},
+            "measured_peak_gib": None if measured_peak_gib is None else round(measured_peak_gib, 2),
+            "predicted_step_s": round(chosen.step_s, 4), "gpu": plan.gpu.name}

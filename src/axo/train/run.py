@@ -19,7 +19,7 @@ from axo.models.loader import load_model, load_model_config, quantization_config
 from axo.models.setup import model_for_training
 from axo.models.tokenizer import load_tokenizer
 from axo.train import checkpoints
-from axo.train.arguments import training_arguments
+from axo.train.arguments import total_steps, training_arguments
 from axo.train.callbacks import ProgressBar, RunRecorder, early_stopping
 from axo.train.distributed import (
     Processes,
@@ -39,7 +39,7 @@ from axo.train.outputs import (
     write_model_card,
     write_provenance,
 )
-from axo.train.recompute import KeepTopLayers
+from axo.train.recompute import KeepTopLayers, memory_plan, plan_record
 from axo.train.trackers import tracker_env
 from axo.train.upstream_warnings import silence_upstream_deprecations
 
@@ -97,6 +97,13 @@ def preflight(cfg: AxoConfig, hardware: Hardware, config_dir: Path | None = None
         from axo.models.adapter import check_adapter_folder
 
         check_adapter_folder(cfg.lora_model_dir)
+
+
+def _peak_gib() -> float | None:
+    """This process's peak of allocated GPU memory so far (None without a GPU)."""
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
 
 
 def _out_of_memory(cfg: AxoConfig, exc: BaseException) -> ConfigError:
@@ -190,6 +197,9 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     if processes.world_size > 1:
         say(f"{processes.world_size} processes, {_engine_name(engine, processes.world_size)}; global batch "
             f"{cfg.micro_batch_size * (cfg.gradient_accumulation_steps or 1) * processes.world_size} rows")
+    steps = total_steps(cfg, len(data.train), processes.world_size, data.packing)
+    memory = memory_plan(cfg, hardware, data, steps, plans_memory=mode.plans_memory,
+                         world_size=processes.world_size, say=say)
     model, resized = model_for_training(cfg, tokenizer, hardware, say=say, base_model=base_model,
                                         fused_lora_blocked=fused_lora_blocked(cfg, engine) or mode.blocks_fused_lora(),
                                         loss_kernels=mode.loss_kernels)
@@ -203,8 +213,11 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     stopper = StopOnSignal()
     watchdog = LossWatchdog(cfg.loss_watchdog_threshold, cfg.loss_watchdog_patience)
     callbacks = [recorder, stopper, watchdog, *early_stopping(cfg, arguments)]
+    offload = bool(cfg.activation_offloading) or cfg.gradient_checkpointing == "offload"
     if cfg.gradient_checkpointing:
         keep = 1 if cfg.gradient_checkpointing_keep_layers is None else cfg.gradient_checkpointing_keep_layers
+        if memory is not None:
+            keep, offload = memory.chosen.recompute.kept, memory.chosen.recompute.offload
         callbacks.append(KeepTopLayers(keep))
     if progress and processes.is_main:
         callbacks.append(ProgressBar(recorder))
@@ -213,7 +226,7 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     with tracker_env(cfg):  # the trackers' callbacks read their settings from the environment
         trainer = mode.build_trainer(TrainerParts(
             model=model, tokenizer=tokenizer, arguments=arguments, data=data, callbacks=callbacks,
-            optimizers=(custom_optimizer(cfg, model), None), offload_activations=bool(cfg.activation_offloading) or cfg.gradient_checkpointing == "offload",
+            optimizers=(custom_optimizer(cfg, model), None), offload_activations=offload,
             reference=reference))
         recorder.trainer = watchdog.trainer = trainer
         trainer.remove_callback(PrinterCallback)  # raw log dicts; metrics.jsonl and the progress bar replace them
@@ -254,7 +267,7 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     write_provenance(output_dir, {
         **summary, "started": started, "finished": now_iso(), "config_fingerprint": prepared.fingerprint,
         "datasets": prepared.meta.get("datasets"), "train_rows": prepared.train_rows,
-        "cwd": str(Path.cwd()), "eval_rows": prepared.eval_rows,
+        "cwd": str(Path.cwd()), "eval_rows": prepared.eval_rows, "memory_plan": plan_record(memory, _peak_gib()),
         "trained_tokens_per_s": closing.get("trained_tokens_per_s"), "train_seconds": closing.get("elapsed_s"),
         "packing": None if data.packing is None else {"efficiency": data.packing.efficiency,
                                                       "capacity": data.packing.capacity,

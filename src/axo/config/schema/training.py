@@ -71,6 +71,13 @@ class TrainingSection(Section):
         "of GPU memory: less GPU memory, more host traffic. Axolotl's modes `legacy`/`disk`/`hidden_states` all "
         "offload to CPU memory in axo.",
     )
+    max_memory: dict[int | str, int | float | str] | None = Field(
+        None, description="Axolotl's per-device memory map, e.g. `{0: 20GiB}`: axo reads the GPU's entry as this "
+        "process's GPU memory cap — the recompute plan fits within it and torch is held to it.",
+    )
+    gpu_memory_limit: int | float | str | None = Field(
+        None, description="GPU memory cap per process (GiB, or a size such as `20GiB`); as `max_memory`.",
+    )
     torch_compile: bool | Literal["auto"] | None = Field(
         None, description="Compile the model with `torch.compile` (transformers' `torch_compile`); `auto` as true.",
     )
@@ -101,9 +108,9 @@ class TrainingSection(Section):
     )
     gradient_checkpointing_keep_layers: int | None = Field(
         None, ge=0, description="With gradient checkpointing, the number of decoder layers at the top of the stack "
-        "that keep their activations instead of recomputing them: faster, ~0.8 GiB per extra layer for an 8B model "
-        "at 8k tokens per micro-batch. Unset: 1 — the top layer's activations are needed first in backward, so "
-        "keeping them does not raise peak memory.",
+        "that keep their activations instead of recomputing them (faster, more memory). Unset: on a GPU, as many "
+        "as the memory budget allows (the device less 10 %, or `max_memory`) — every layer when all fit — "
+        "chosen by axo's planner before the model loads; elsewhere 1. `0`: recompute every layer.",
     )
     neftune_noise_alpha: float | None = Field(None, gt=0.0, description="NEFTune embedding noise.")
     seed: int = Field(42, description="Random seed for data order, dropout and initialisation.")

@@ -114,6 +114,9 @@ class TrainingMode(ABC):
         return None
 
     loss_kernels: ClassVar[bool] = True  # False: the mode computes its own loss (no liger CE / CCE patches)
+    # True: a step is one causal-LM forward and backward per micro-batch, which axo's memory planner (plan/)
+    # models; the run then keeps as many layers' activations as fit (train/recompute.py)
+    plans_memory: ClassVar[bool] = False
 
     def describe(self) -> dict[str, Any]:
         """What the run's provenance and model card say about the method (e.g. {"method": "DPO", "beta": 0.1})."""

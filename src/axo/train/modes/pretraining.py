@@ -40,6 +40,7 @@ def rows_per_step(cfg: AxoConfig) -> int:
 @register_mode
 class PretrainingMode(TrainingMode):
     name = "pretraining"
+    plans_memory = True
 
     @classmethod
     def selects(cls, cfg: AxoConfig) -> bool:

@@ -20,6 +20,7 @@ from axo.train.modes.base import (
 @register_mode
 class SupervisedMode(TrainingMode):
     name = "sft"
+    plans_memory = True
 
     @classmethod
     def selects(cls, cfg: AxoConfig) -> bool:

@@ -1,0 +1,193 @@
+"""GPU memory of one training process, by part, before anything is loaded.
+
+Every figure is bytes, derived from what axo's own code path keeps alive (docs/PLANNING.md lists the terms and
+where each comes from): the weights as loaded, the trainable weights with their gradients and optimizer state,
+the activations autograd saves per decoder layer for the kernels in use, the logits and cross-entropy, and
+working buffers. The activation terms are exact for the CPU code path (tests/plan check them against torch's
+own saved-tensor hooks); on a GPU the fused kernels' own buffers and the allocator add what docs/BENCHMARKS.md
+measures (the prediction is held to ±10 % of `torch.cuda.max_memory_allocated` there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import ceil
+
+from axo.plan.shapes import ModelShape
+
+GIB = 2**30
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The run settings the memory and time model read, resolved from the config (plan/setup.py)."""
+
+    tokens: int  # tokens in one micro-batch (micro_batch_size × sequence_len, or the packed row)
+    sequence: int  # longest attention span: a row, or one packed sample
+    quant_bits: int | None  # 4 or 8 for a quantized base, None otherwise
+    double_quant: bool
+    optimizer: str
+    liger: frozenset[str]  # liger options in use: rms_norm, swiglu, rope, fused_linear_cross_entropy
+    cut_cross_entropy: bool
+    fused_lora: bool  # axo's fused LoRA path (kernels/lora.py) on all three groups
+    lora_dropout: float
+    full_finetune: bool
+
+    @property
+    def fused_ce(self) -> bool:
+        return self.cut_cross_entropy or "fused_linear_cross_entropy" in self.liger
+
+
+@dataclass(frozen=True)
+class Recompute:
+    """Which activations stay on the GPU: `kept` top layers keep theirs, the rest are recomputed (keeping only
+    their input); `offload` moves those inputs to host memory."""
+
+    kept: int
+    offload: bool = False
+
+    def describe(self, layers: int) -> str:
+        if self.kept >= layers:
+            return "no recompute"
+        text = "full recompute" if self.kept <= 1 else f"recompute {layers - self.kept} of {layers} layers"
+        return text + (", inputs offloaded to CPU" if self.offload else "")
+
+
+@dataclass
+class MemoryEstimate:
+    """Bytes by part and the predicted peak."""
+
+    parts: dict[str, int] = field(default_factory=dict)
+    peak: int = 0
+
+    def gib(self, part: str | None = None) -> float:
+        return (self.peak if part is None else self.parts[part]) / GIB
+
+
+def _quantized_bytes(count: int, bits: int, double_quant: bool) -> int:
+    """bitsandbytes storage: 4-bit packs two weights a byte plus one absmax per 64-weight block (one byte each
+    with double quantization, plus a float32 scale per 256 blocks); 8-bit (LLM.int8) a byte a weight plus a
+    float32 scale per row (not counted)."""
+    if bits == 8:
+        return count
+    blocks = ceil(count / 64)
+    return count // 2 + (blocks + ceil(blocks / 256) * 4 if double_quant else blocks * 4)
+
+
+def weight_bytes(shape: ModelShape, setup: Setup) -> int:
+    """The frozen weights as loaded (the trainable ones are counted with their gradients)."""
+    linear = shape.frozen_linear
+    stored = linear.bytes if setup.quant_bits is None else _quantized_bytes(linear.count, setup.quant_bits,
+                                                                            setup.double_quant)
+    return stored + shape.frozen_other.bytes
+
+
+def optimizer_bytes(shape: ModelShape, optimizer: str) -> int:
+    """State torch/bitsandbytes optimizers keep for the trainable weights: Adam-style two moments in the
+    parameter's dtype and a float32 step count per tensor; bitsandbytes 8-bit moments a byte per value and a
+    float32 absmax per 256-value block."""
+    name = optimizer.lower()
+    trainable = shape.trainable
+    if "8bit" in name or name.endswith("_8bit"):
+        return 2 * trainable.count + 2 * ceil(trainable.count / 256) * 4 + 4 * shape.trainable_tensors
+    if name.startswith("sgd"):
+        return trainable.bytes
+    if "lion" in name:
+        return trainable.bytes + 4 * shape.trainable_tensors
+    if "adafactor" in name:
+        return trainable.bytes // 100 + 4 * shape.trainable_tensors  # factored second moment, no first moment
+    return 2 * trainable.bytes + 4 * shape.trainable_tensors
+
+
+def layer_activation_bytes(shape: ModelShape, setup: Setup) -> int:
+    """Bytes per token that one decoder layer keeps for backward when it is not recomputed.
+
+    Terms (d = the training dtype's bytes): each RMSNorm saves its input — as a float32 copy in transformers'
+    implementation, as is with liger's — (and in a full fine-tune the normalised input); the normed output feeds the next projections (d·h, twice); attention
+    keeps the rotated queries and keys, the values and its output (d·(2·h_q + 2·kv); the output projection
+    reads the kernel's output in place) and a float32 log-sum-exp per head; the MLP keeps gate, activation, up and product
+    (4·d·i; liger's SwiGLU recomputes the activation: 3·d·i); each adapted projection keeps its rank-r product
+    (d·r) and, with dropout, its dropped-out input and mask.
+    """
+    d, h, q = shape.dtype_bytes, shape.hidden, shape.heads * shape.head_dim
+    norm = (d * h if "rms_norm" in setup.liger else 4 * h) + 4  # the input, and its float32 1/rms
+    if setup.full_finetune and "rms_norm" not in setup.liger:
+        norm += d * h  # the normalised input, for the trained norm weight's gradient
+    attention = d * (q + 2 * shape.kv_hidden) + d * q + 4 * shape.heads  # q, k, v, output, log-sum-exp
+    total = 2 * norm + 2 * d * h + attention
+    total += (3 if "swiglu" in setup.liger else 4) * d * shape.intermediate
+    total += shape.lora_modules_per_layer * d * shape.lora_rank
+    if setup.lora_dropout > 0:
+        total += (d + 1) * shape.lora_in_features
+    if not setup.fused_lora and not setup.full_finetune:  # peft's path: a float32 copy of each adapted input
+        total += 4 * shape.lora_in_features
+    return total
+
+
+def activation_bytes(shape: ModelShape, setup: Setup, recompute: Recompute) -> int:
+    """Activations at their peak: the recomputed layers' inputs (unless offloaded) plus the kept layers'
+    activations — or, when a recomputed layer's backward runs (after the kept layers are freed), that one
+    layer's rebuilt activations — plus the final norm's input."""
+    layers = shape.layers
+    kept = min(max(recompute.kept, 0), layers)
+    recomputed = layers - kept
+    per_layer = layer_activation_bytes(shape, setup)
+    inputs = 0 if recompute.offload else recomputed * shape.dtype_bytes * shape.hidden
+    final_norm = shape.dtype_bytes * shape.hidden if "rms_norm" in setup.liger else 4 * shape.hidden
+    if setup.full_finetune and "rms_norm" not in setup.liger:
+        final_norm += shape.dtype_bytes * shape.hidden
+    return setup.tokens * (inputs + max(kept, 1 if recomputed else 0) * per_layer + final_norm)
+
+
+def logits_bytes(shape: ModelShape, setup: Setup) -> int:
+    """The output head and loss at their peak. transformers' loss keeps the logits (d·V per token) while
+    cross-entropy upcasts them and builds float32 log-probabilities and two float32 gradients (12·V more);
+    liger's fused linear cross-entropy works through chunks of ⌈V/h⌉ fewer tokens and keeps the input
+    gradient; Cut Cross Entropy keeps only that gradient."""
+    tokens, vocab, d, h = setup.tokens, shape.vocab, shape.dtype_bytes, shape.hidden
+    if setup.cut_cross_entropy:
+        return tokens * d * h
+    if "fused_linear_cross_entropy" in setup.liger:
+        chunk = max(1, tokens // max(1, ceil(vocab / h)))
+        return tokens * d * h + chunk * vocab * 8
+    return tokens * vocab * (d + 12)
+
+
+def working_bytes(shape: ModelShape, setup: Setup) -> int:
+    """Buffers alive inside one layer's backward: the gradients of the residual stream and of the MLP's
+    intermediates, and dequantized copies of the largest 4-bit weight (forward and backward)."""
+    d = shape.dtype_bytes
+    buffers = setup.tokens * d * (2 * shape.hidden + 3 * shape.intermediate)
+    if setup.quant_bits:
+        buffers += 2 * d * shape.hidden * shape.intermediate
+    return buffers + 256 * 2**20  # cuBLAS workspaces and small tensors
+
+
+def estimate(shape: ModelShape, setup: Setup, recompute: Recompute) -> MemoryEstimate:
+    """The predicted peak of `torch.cuda.max_memory_allocated` for a training step, and its parts.
+
+    A full fine-tune holds every weight's gradient only at the end of backward, when the activations are
+    gone: its peak is the larger of the two phases.
+    """
+    parts = {
+        "weights": weight_bytes(shape, setup),
+        "trainable weights": shape.trainable.bytes,
+        "gradients": shape.trainable.bytes,
+        "optimizer state": optimizer_bytes(shape, setup.optimizer),
+        "activations": activation_bytes(shape, setup, recompute),
+        "logits and loss": logits_bytes(shape, setup),
+        "working buffers": working_bytes(shape, setup),
+    }
+    steady = parts["weights"] + parts["trainable weights"] + parts["optimizer state"]
+    backward = parts["activations"] + parts["logits and loss"] + parts["working buffers"]
+    if setup.full_finetune:
+        peak = steady + max(backward, parts["gradients"] + parts["working buffers"])
+    else:
+        peak = steady + backward + parts["gradients"]
+    return MemoryEstimate(parts, peak)
+
+
+def checkpoint_bytes(shape: ModelShape, setup: Setup) -> int:
+    """One saved checkpoint: the trainable weights (an adapter, or the whole model) and the optimizer state."""
+    weights = shape.trainable.bytes if not setup.full_finetune else shape.total_params * shape.dtype_bytes
+    return weights + optimizer_bytes(shape, setup.optimizer)
