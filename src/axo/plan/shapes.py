@@ -79,7 +79,9 @@ def meta_model(cfg: AxoConfig) -> Any:
         model = AutoModelForCausalLM.from_config(config, dtype=training_dtype(cfg))
     if cfg.adapter is None:
         return model
-    return apply_adapter(cfg, model)
+    # A saved adapter to continue from is not read (its tensors would land on the meta device): the config's
+    # lora_* keys describe it.
+    return apply_adapter(cfg.model_copy(update={"lora_model_dir": None}), model)
 
 
 def _quantizable(name: str, module: Any, head_names: set[str]) -> bool:

@@ -63,7 +63,11 @@ def memory_plan(cfg: AxoConfig, hardware: Hardware, data: Any, steps: int, *, pl
     cap = memory_cap_gib(cfg)
     if cap is not None:
         torch.cuda.set_per_process_memory_fraction(min(1.0, cap * 2**30 / total), 0)
-    plan = plan_run(cfg, gpu, data=data_plan_from(cfg, len(data.train), data.packing, mean_sample(data), steps))
+    try:
+        plan = plan_run(cfg, gpu, data=data_plan_from(cfg, len(data.train), data.packing, mean_sample(data), steps))
+    except Exception as exc:  # noqa: BLE001 — the planner must never stop a run; it says why it is absent
+        say(f"memory plan unavailable ({type(exc).__name__}: {str(exc)[:200]}); recompute as configured")
+        return None
     chosen = plan.chosen
     say(f"memory plan: {chosen.label}; predicted peak {chosen.memory.gib():.1f} GiB of "
         f"{plan.budget / 2**30:.1f} GiB " + (f"(max_memory {cap:g} GiB)" if cap is not None else
