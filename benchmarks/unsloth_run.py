@@ -160,6 +160,8 @@ def main() -> None:
                 "lora": {"r": 64, "alpha": 128, "dropout": 0, "targets": TARGETS}} | RECIPE | resolved
     print("UNSLOTH_RUN_SETTINGS " + json.dumps(settings, default=str), flush=True)
     trainer.train()
+    if args.varlen and not (seen and seen[-1]):  # speed.py would fall back to full rows: refuse instead
+        raise SystemExit("unsloth_run: no training forward was counted; tokens per step unknown")
     result = {"step_times": timer.times, "losses": timer.losses,
               "peak_gib": torch.cuda.max_memory_allocated() / 2**30, "tokens_seen": seen if args.varlen else []}
     args.out.write_text(json.dumps(result))
