@@ -46,3 +46,19 @@ def test_checkpointed_layers_lists_only_wrapped_layers(tiny_llama_dir):
     # the new name where this transformers has it (5.24 deprecates gradient_checkpointing_enable)
     (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
     assert len(checkpointed_layers(model)) == model.config.num_hidden_layers
+
+
+def test_offloading_recomputes_through_reentrant_checkpoints_and_trains_the_same(tmp_path, tiny_llama_dir):
+    """Offloading switches to torch's reentrant checkpoint: its layer inputs pass through the offload hooks."""
+    plain, _ = _run(tmp_path, tiny_llama_dir, "plain", "gradient_checkpointing_keep_layers: 0\n"
+                    "gradient_checkpointing_kwargs:\n  use_reentrant: false\n")
+    cfg = load(tiny_lora_config(tmp_path, tiny_llama_dir, "offloaded", "gradient_checkpointing: true\n"
+                                "gradient_checkpointing_keep_layers: 0\nactivation_offloading: true\n",
+                                steps="max_steps: 3")).require()
+    result = train(cfg, progress=False)
+    offloaded = [row["loss"] for row in result.metrics if "loss" in row]
+    layers = [m for m in result.model.modules() if type(m).__name__.endswith("DecoderLayer")]
+    assert all(layer._gradient_checkpointing_func.keywords["use_reentrant"] for layer in layers)
+    assert plain[0] != plain[-1]
+    for a, b in zip(offloaded, plain, strict=True):
+        assert abs(a - b) < 1e-5 * max(1.0, abs(b))

@@ -125,14 +125,17 @@ def layer_activation_bytes(shape: ModelShape, setup: Setup) -> int:
 
 
 def activation_bytes(shape: ModelShape, setup: Setup, recompute: Recompute) -> int:
-    """Activations at their peak: the recomputed layers' inputs (unless offloaded) plus the kept layers'
-    activations — or, when a recomputed layer's backward runs (after the kept layers are freed), that one
-    layer's rebuilt activations — plus the final norm's input."""
+    """Activations at their peak: the recomputed layers' inputs plus the kept layers' activations — or, when a
+    recomputed layer's backward runs (after the kept layers are freed), that one layer's rebuilt activations —
+    plus the final norm's input. Offloaded (train/offload.py), all of it waits in host memory but the one
+    layer whose backward is running."""
     layers = shape.layers
     kept = min(max(recompute.kept, 0), layers)
     recomputed = layers - kept
     per_layer = layer_activation_bytes(shape, setup)
-    inputs = 0 if recompute.offload else recomputed * shape.dtype_bytes * shape.hidden
+    if recompute.offload:
+        return setup.tokens * per_layer
+    inputs = recomputed * shape.dtype_bytes * shape.hidden
     final_norm = shape.dtype_bytes * shape.hidden if "rms_norm" in setup.liger else 4 * shape.hidden
     if setup.full_finetune and "rms_norm" not in setup.liger:
         final_norm += shape.dtype_bytes * shape.hidden

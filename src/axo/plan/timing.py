@@ -4,7 +4,7 @@ choice, divided by the rate the GPU table says axo reaches (plan/gpus.py)."""
 from __future__ import annotations
 
 from axo.plan.gpus import Gpu
-from axo.plan.memory import Recompute, Setup
+from axo.plan.memory import Recompute, Setup, layer_activation_bytes
 from axo.plan.shapes import ModelShape
 
 
@@ -33,7 +33,8 @@ def step_flops(shape: ModelShape, setup: Setup, recompute: Recompute) -> float:
     backward = shape.layers * (backward_factor * 2 * layer_linear + 2.5 * attention) + backward_factor * head
     adapter = 6 * shape.trainable.count if not setup.full_finetune else 0
     recomputed_layers = shape.layers - min(max(recompute.kept, 0), shape.layers)
-    skipped = 2 * shape.hidden * shape.intermediate if setup.fused_lora else 0
+    # offloading recomputes through torch's reentrant checkpoint, which reruns the whole layer
+    skipped = 2 * shape.hidden * shape.intermediate if setup.fused_lora and not recompute.offload else 0
     recompute_flops = recomputed_layers * (layer_forward - skipped)
     return tokens * (forward + backward + recompute_flops) + tokens * adapter
 
@@ -42,7 +43,8 @@ def step_seconds(shape: ModelShape, setup: Setup, recompute: Recompute, gpu: Gpu
     """Predicted seconds per micro-batch on `gpu`."""
     rate = gpu.bf16_tflops * 1e12 * gpu.efficiency[kind(setup)]
     seconds = step_flops(shape, setup, recompute) / rate
-    if recompute.offload:  # the recomputed layers' inputs go to host memory and back, at ~25 GB/s each way
-        moved = 2 * (shape.layers - recompute.kept) * setup.tokens * shape.hidden * shape.dtype_bytes
-        seconds += moved / 25e9
+    if recompute.offload:  # the copies back from host memory (~25 GB/s) wait; those to it overlap compute
+        kept = min(max(recompute.kept, 0), shape.layers)
+        per_layer = layer_activation_bytes(shape, setup)
+        seconds += setup.tokens * ((shape.layers - kept) * shape.hidden * shape.dtype_bytes + kept * per_layer) / 25e9
     return seconds

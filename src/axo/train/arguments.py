@@ -66,6 +66,14 @@ def _checkpointing(cfg: AxoConfig) -> dict[str, Any]:
             f"{prefix}_checkpointing_kwargs": cfg.gradient_checkpointing_kwargs}
 
 
+def offload_checkpoint_inputs(args: TrainingArguments) -> None:
+    """Ask for torch's reentrant checkpointing, whose layer inputs are saved through autograd's saved-tensor
+    hooks and so can wait in host memory (train/offload.py); the non-reentrant kind keeps them on the GPU.
+    The gradients are the same."""
+    name = f"{_checkpoint_prefix()}_checkpointing_kwargs"
+    setattr(args, name, {**(getattr(args, name) or {}), "use_reentrant": True})
+
+
 def checkpointing_enabled(args: TrainingArguments) -> bool:
     """Whether the Trainer turns activation checkpointing on, read under the installed transformers' name."""
     return bool(getattr(args, f"{_checkpoint_prefix()}_checkpointing"))

@@ -10,7 +10,7 @@ from transformers import TrainerCallback
 
 from axo.config.hardware import Hardware
 from axo.config.schema import AxoConfig
-from axo.train.arguments import checkpointing_enabled
+from axo.train.arguments import checkpointing_enabled, offload_checkpoint_inputs
 
 if TYPE_CHECKING:
     from axo.plan import RunPlan
@@ -100,3 +100,14 @@ def plan_record(plan: RunPlan | None, measured_peak_gib: float | None) -> dict[s
             "predicted_parts_gib": {k: round(v / 2**30, 3) for k, v in chosen.memory.parts.items()},
             "measured_peak_gib": None if measured_peak_gib is None else round(measured_peak_gib, 2),
             "predicted_step_s": round(chosen.step_s, 4), "gpu": plan.gpu.name}
+
+
+def offload_layer_inputs(arguments: Any, model: Any, say: Callable[[str], None]) -> None:
+    """With offloading and recompute, the recomputed layers' inputs go to host memory too: torch's reentrant
+    checkpointing saves them through the hooks that move them (train/offload.py). Its recomputation needs an
+    input that requires grad, which a frozen embedding does not give: `enable_input_require_grads` makes it so
+    (newer transformers do it themselves when they turn checkpointing on)."""
+    offload_checkpoint_inputs(arguments)
+    model.enable_input_require_grads()
+    say("activation offloading: saved activations and the recomputed layers' inputs wait in host memory "
+        "(recompute through torch's reentrant checkpoint, which lets the inputs go)")

@@ -39,7 +39,7 @@ from axo.train.outputs import (
     write_model_card,
     write_provenance,
 )
-from axo.train.recompute import KeepTopLayers, memory_plan, plan_record
+from axo.train.recompute import KeepTopLayers, memory_plan, offload_layer_inputs, plan_record
 from axo.train.trackers import tracker_env
 from axo.train.upstream_warnings import silence_upstream_deprecations
 
@@ -219,6 +219,8 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
         if memory is not None:
             keep, offload = memory.chosen.recompute.kept, memory.chosen.recompute.offload
         callbacks.append(KeepTopLayers(keep))
+        if offload and mode.plans_memory:  # (meta-learning differentiates through recompute: no reentrant)
+            offload_layer_inputs(arguments, model, say)
     if progress and processes.is_main:
         callbacks.append(ProgressBar(recorder))
     if os.environ.get("AXO_FAULT"):

@@ -35,27 +35,25 @@ class AxoTrainerMixin:
             count = trained_count(inputs)
             if count is not None:
                 self._trained_tokens = self._trained_tokens + count
-        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        with self.activation_context() if model.training else contextlib.nullcontext():
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         if self.args.include_num_input_tokens_seen == "no" and "input_ids" not in inputs:
             count = seen_count(inputs)  # ORPO/SimPO batches: the Trainer cannot count them (no input_ids)
             if count is not None:
                 self.state.num_input_tokens_seen += int(self.accelerator.gather(count).sum())
-        return self._offloaded_step(model, inputs, num_items_in_batch)
-
-    def _offloaded_step(self, model, inputs, num_items_in_batch=None):
-        with self.activation_context():
-            return super().training_step(model, inputs, num_items_in_batch)
+        return super().training_step(model, inputs, num_items_in_batch)
 
     def activation_context(self) -> Any:
-        """With `activation_offloading`, every tensor autograd saves for backward goes to CPU memory (torch's
-        `save_on_cpu`, pinned on CUDA so the copies overlap) and comes back when backward needs it."""
-        import torch
-
+        """With `activation_offloading`, the tensors autograd saves in the forward pass wait in host memory
+        (train/offload.py); used around the forward pass only, so recomputation in backward stays on the GPU."""
         if not self.offload_activations:
             return contextlib.nullcontext()
-        return torch.autograd.graph.save_on_cpu(pin_memory=torch.cuda.is_available())
+        from axo.train.offload import HostOffload
+
+        return HostOffload(self.model)
 
     @property
     def trained_tokens(self) -> int:

@@ -1,0 +1,49 @@
+"""Activation offloading (`activation_offloading`, `gradient_checkpointing: offload`): what autograd saves during
+the forward pass waits in pinned host memory until backward needs it.
+
+torch's own `save_on_cpu` copies each tensor on the compute stream, so the GPU waits for every copy. Here the
+copy to host runs on a side CUDA stream, overlapping the compute that follows, and the GPU memory is released
+once it is done (`record_stream` keeps the caching allocator from reusing it earlier); backward copies the
+tensor back when it needs it. Weights (parameters, and views of them) and small tensors stay where they are.
+Hooks are active during the forward pass only (train/trainer.py), so the layers gradient checkpointing
+recomputes in backward keep their activations on the GPU for the moment they are used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+MIN_BYTES = 1 << 20  # smaller tensors cost more in bookkeeping than they free
+
+
+class HostOffload(torch.autograd.graph.saved_tensors_hooks):
+    """A context manager: tensors saved for backward inside it are kept in host memory (on CUDA only)."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+        self.stream = torch.cuda.Stream() if torch.cuda.is_available() else None
+        super().__init__(self._pack, self._unpack)
+
+    def _pack(self, tensor: torch.Tensor) -> Any:
+        if (self.stream is None or not tensor.is_cuda or not tensor.is_contiguous()
+                or tensor.numel() * tensor.element_size() < MIN_BYTES
+                or tensor.untyped_storage().data_ptr() in self.weights):
+            return tensor
+        host = torch.empty(tensor.size(), dtype=tensor.dtype, pin_memory=True)
+        self.stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.stream):
+            host.copy_(tensor, non_blocking=True)
+            copied = torch.cuda.Event()
+            copied.record(self.stream)
+        tensor.record_stream(self.stream)
+        return host, copied, tensor.device
+
+    @staticmethod
+    def _unpack(packed: Any) -> torch.Tensor:
+        if isinstance(packed, torch.Tensor):
+            return packed
+        host, copied, device = packed
+        torch.cuda.current_stream().wait_event(copied)
+        return host.to(device, non_blocking=True)
