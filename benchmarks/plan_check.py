@@ -43,7 +43,11 @@ CONFIGS = {
     "lora-32k-auto": ("llama-3.1-8b", 32768, 1, LORA + RECOMPUTE),
     "lora-8k-cap40": ("llama-3.1-8b", 8192, 1, LORA + RECOMPUTE + "gpu_memory_limit: 40GiB\n"),
     "qlora-16k-offload": ("llama-3.1-8b", 16384, 1, QLORA + RECOMPUTE.replace("true", "offload", 1)),
+    "qlora-2k-cap24": ("llama-3.1-8b", 2048, 4, QLORA + RECOMPUTE + "gpu_memory_limit: 24\n"),
+    "qlora-2k-offload": ("llama-3.1-8b", 2048, 4, QLORA + RECOMPUTE.replace("true", "offload", 1)),
+    "lora-4k-ga2-recompute-plain": ("llama-3.1-8b", 4096, 2, LORA + FULL_RECOMPUTE + NO_LIGER),
     "full-1b-2k": ("llama-3.2-1b", 2048, 4, ""),
+    "full-1b-4k-recompute": ("llama-3.2-1b", 4096, 2, FULL_RECOMPUTE),
     "full-1b-2k-recompute": ("llama-3.2-1b", 2048, 4, FULL_RECOMPUTE),
 }
 EXTRA_ARCHS = {
@@ -62,11 +66,13 @@ def write_rows(path: Path, length: int, count: int) -> None:
 
 def config_text(name: str, work: Path, steps: int) -> str:
     arch, seq, mbs, extra = CONFIGS[name]
+    accumulation = 2 if "-ga2-" in name else 1
     rows = work / f"rows-{seq}.jsonl"
     if not rows.exists():
-        write_rows(rows, seq, mbs * steps + 4)
+        write_rows(rows, seq, 8 * steps + 4)
     return (f"base_model: {work / arch}\nlearning_rate: 2e-4\n{extra}datasets:\n  - path: {rows}\n"
-            f"sequence_len: {seq}\nmicro_batch_size: {mbs}\ngradient_accumulation_steps: 1\nmax_steps: {steps}\n"
+            f"sequence_len: {seq}\nmicro_batch_size: {mbs}\ngradient_accumulation_steps: {accumulation}\n"
+            f"max_steps: {steps}\n"
             "bf16: true\noptimizer: adamw_torch_fused\nlr_scheduler: constant\nwarmup_steps: 0\nlogging_steps: 1\n"
             f"save_strategy: 'no'\nseed: 42\noutput_dir: {work / 'runs' / name}\n"
             f"dataset_prepared_path: {work / 'prepared'}\n")

@@ -21,13 +21,15 @@ _LIGER_KEYS = {"liger_rope": "rope", "liger_rms_norm": "rms_norm", "liger_glu_ac
 _DEFAULT_LIGER = ("rope", "rms_norm", "swiglu", "fused_linear_cross_entropy")
 
 
-def liger_by_default(cfg: AxoConfig, has_cuda: bool) -> bool:
+def liger_by_default(cfg: AxoConfig, has_cuda: bool, installed: bool | None = None) -> bool:
     """Whether the config gets liger's kernels without asking: no liger_* key set at all (an explicit `false`
-    anywhere means the user chose), a CUDA GPU, liger-kernel installed, a single-process or DDP run (FSDP
-    cannot shard liger's fused loss), and no Cut Cross Entropy."""
+    anywhere means the user chose), a CUDA GPU, liger-kernel installed (`installed`; None: on this machine), a
+    single-process or DDP run (FSDP cannot shard liger's fused loss), and no Cut Cross Entropy."""
     chosen = any(getattr(cfg, key) is not None for key in _LIGER_KEYS)
-    return (not chosen and has_cuda and not cfg.cut_cross_entropy and not (cfg.fsdp_version or cfg.fsdp_config)
-            and importlib.util.find_spec("liger_kernel") is not None)
+    if installed is None:
+        installed = importlib.util.find_spec("liger_kernel") is not None
+    return (not chosen and has_cuda and installed and not cfg.cut_cross_entropy
+            and not (cfg.fsdp_version or cfg.fsdp_config))
 
 
 def liger_options(cfg: AxoConfig, *, by_default: bool = False) -> dict[str, bool]:

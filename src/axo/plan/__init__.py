@@ -86,12 +86,15 @@ def configured_recompute(cfg: AxoConfig, shape: ModelShape, budget: int, setup) 
 
 
 def plan_run(cfg: AxoConfig, gpu: Gpu, *, data: DataPlan | None = None, price_per_hour: float | None = None,
-             max_memory_gib: float | None = None, shape: ModelShape | None = None) -> RunPlan:
-    """Plan `cfg` on `gpu`: the option a run would take, every alternative ranked, time, cost and disk."""
+             max_memory_gib: float | None = None, shape: ModelShape | None = None,
+             liger_installed: bool | None = None) -> RunPlan:
+    """Plan `cfg` on `gpu`: the option a run would take, every alternative ranked, time, cost and disk.
+    `liger_installed`: whether the GPU machine has liger-kernel (None: as this machine)."""
     shape = shape or model_shape(cfg)
     cap = max_memory_gib if max_memory_gib is not None else memory_cap_gib(cfg)
     budget = budget_bytes(gpu, cap)
-    setup = resolve_setup(cfg, shape, has_cuda=True, mean_sample=data.mean_sample if data else None)
+    setup = resolve_setup(cfg, shape, has_cuda=True, mean_sample=data.mean_sample if data else None,
+                          liger_installed=liger_installed)
     recompute, why = configured_recompute(cfg, shape, budget, setup)
     chosen = option(shape, setup, recompute, gpu, budget, recompute.describe(shape.layers) + f" ({why})")
     saved = checkpoint_bytes(shape, setup)

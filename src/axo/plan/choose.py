@@ -19,12 +19,14 @@ _LIGER_DEFAULT_KERNELS = frozenset({"rope", "rms_norm", "swiglu", "fused_linear_
 _GLU_MODELS = {"llama", "mistral", "qwen2", "qwen3", "mixtral", "gemma", "gemma2", "gemma3", "phi3", "granite", "olmo2"}
 
 
-def resolve_setup(cfg: AxoConfig, shape: ModelShape, *, has_cuda: bool, mean_sample: int | None = None) -> Setup:
-    """The Setup a run of `cfg` would train with on a machine with (`has_cuda`) or without a GPU.
+def resolve_setup(cfg: AxoConfig, shape: ModelShape, *, has_cuda: bool, mean_sample: int | None = None,
+                  liger_installed: bool | None = None) -> Setup:
+    """The Setup a run of `cfg` would train with on a machine with (`has_cuda`) or without a GPU, with or
+    without liger-kernel installed there (None: as on this machine).
 
     `mean_sample`: the mean packed sample length, when the data plan is known (attention spans one sample).
     """
-    liger = set(liger_options(cfg, by_default=liger_by_default(cfg, has_cuda)))
+    liger = set(liger_options(cfg, by_default=liger_by_default(cfg, has_cuda, liger_installed)))
     if "swiglu" in liger and shape.model_type not in _GLU_MODELS:
         liger.discard("swiglu")
     tokens = cfg.micro_batch_size * cfg.sequence_len
@@ -34,7 +36,7 @@ def resolve_setup(cfg: AxoConfig, shape: ModelShape, *, has_cuda: bool, mean_sam
         double_quant=bool(cfg.bnb_4bit_use_double_quant), optimizer=cfg.optimizer,
         liger=frozenset(liger) if has_cuda else frozenset(), cut_cross_entropy=bool(cfg.cut_cross_entropy) and has_cuda,
         fused_lora=fused_lora_groups(cfg) == {"qkv", "o", "mlp"}, lora_dropout=cfg.lora_dropout or 0.0,
-        full_finetune=cfg.adapter is None)
+        full_finetune=cfg.adapter is None, accumulation=cfg.gradient_accumulation_steps or 1)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ class Setup:
     fused_lora: bool  # axo's fused LoRA path (kernels/lora.py) on all three groups
     lora_dropout: float
     full_finetune: bool
+    accumulation: int = 1  # micro-batches per optimizer step
 
     @property
     def fused_ce(self) -> bool:
@@ -143,34 +144,36 @@ def activation_bytes(shape: ModelShape, setup: Setup, recompute: Recompute) -> i
 
 
 def logits_bytes(shape: ModelShape, setup: Setup) -> int:
-    """The output head and loss at their peak. transformers' loss keeps the logits (d·V per token) while
-    cross-entropy upcasts them and builds float32 log-probabilities and two float32 gradients (12·V more);
-    liger's fused linear cross-entropy works through chunks of ⌈V/h⌉ fewer tokens and keeps the input
-    gradient; Cut Cross Entropy keeps only that gradient."""
+    """The output head and loss at their peak: transformers' loss upcasts the logits (d·V per token) to
+    float32 and keeps float32 log-probabilities (8·V more; the trainer drops the model's output, so the
+    logits themselves are gone by backward, where the float32 gradients take their place; 10·V per token
+    measured on an H200, docs/BENCHMARKS.md). liger's fused linear cross-entropy works through chunks of
+    ⌈V/h⌉ fewer tokens and keeps the input gradient; Cut Cross Entropy keeps only that gradient."""
     tokens, vocab, d, h = setup.tokens, shape.vocab, shape.dtype_bytes, shape.hidden
     if setup.cut_cross_entropy:
         return tokens * d * h
     if "fused_linear_cross_entropy" in setup.liger:
         chunk = max(1, tokens // max(1, ceil(vocab / h)))
         return tokens * d * h + chunk * vocab * 8
-    return tokens * vocab * (d + 12)
+    return tokens * vocab * (d + 8)
 
 
 def working_bytes(shape: ModelShape, setup: Setup) -> int:
-    """Buffers alive inside one layer's backward: the gradients of the residual stream and of the MLP's
-    intermediates, and dequantized copies of the largest 4-bit weight (forward and backward)."""
-    d = shape.dtype_bytes
-    buffers = setup.tokens * d * (2 * shape.hidden + 3 * shape.intermediate)
-    if setup.quant_bits:
-        buffers += 2 * d * shape.hidden * shape.intermediate
-    return buffers + 256 * 2**20  # cuBLAS workspaces and small tensors
+    """Buffers beyond the saved activations: dequantized copies of the largest 4-bit weight (forward and
+    backward), cuBLAS workspaces and small tensors. A layer's backward temporaries (the residual gradient,
+    the MLP's intermediate gradients) take the place of the activations it frees: measured on an H200, they
+    add nothing to the peak."""
+    buffers = 2 * shape.dtype_bytes * shape.hidden * shape.intermediate if setup.quant_bits else 0
+    return buffers + 256 * 2**20
 
 
 def estimate(shape: ModelShape, setup: Setup, recompute: Recompute) -> MemoryEstimate:
     """The predicted peak of `torch.cuda.max_memory_allocated` for a training step, and its parts.
 
-    A full fine-tune holds every weight's gradient only at the end of backward, when the activations are
-    gone: its peak is the larger of the two phases.
+    The activations peak as backward starts, before any gradient exists (the trainer frees them after each
+    optimizer step); a full fine-tune holds every weight's gradient at the end of backward, when the
+    activations are gone, so its peak is the larger of the two. With gradient accumulation the gradients
+    stay between micro-batches.
     """
     parts = {
         "weights": weight_bytes(shape, setup),
@@ -183,11 +186,13 @@ def estimate(shape: ModelShape, setup: Setup, recompute: Recompute) -> MemoryEst
     }
     steady = parts["weights"] + parts["trainable weights"] + parts["optimizer state"]
     backward = parts["activations"] + parts["logits and loss"] + parts["working buffers"]
-    if setup.full_finetune:
-        peak = steady + max(backward, parts["gradients"] + parts["working buffers"])
-    else:
-        peak = steady + backward + parts["gradients"]
-    return MemoryEstimate(parts, peak)
+    if setup.accumulation > 1:  # gradients live across the micro-batches of a step
+        steady += parts["gradients"]
+    elif setup.full_finetune:
+        # liger's fused loss computes the head's gradient in the forward pass, before the activation peak
+        head = shape.vocab * shape.hidden * shape.dtype_bytes if setup.fused_ce else 0
+        backward = max(backward + head, parts["gradients"] + parts["working buffers"])
+    return MemoryEstimate(parts, steady + backward)
 
 
 def checkpoint_bytes(shape: ModelShape, setup: Setup) -> int:

@@ -3,7 +3,7 @@ choice, divided by the rate the GPU table says axo reaches (plan/gpus.py)."""
 
 from __future__ import annotations
 
-from axo.plan.gpus import Gpu
+from axo.plan.gpus import PLAIN_KERNELS, Gpu
 from axo.plan.memory import Recompute, Setup, layer_activation_bytes
 from axo.plan.shapes import ModelShape
 
@@ -41,10 +41,11 @@ def step_flops(shape: ModelShape, setup: Setup, recompute: Recompute) -> float:
 
 def step_seconds(shape: ModelShape, setup: Setup, recompute: Recompute, gpu: Gpu) -> float:
     """Predicted seconds per micro-batch on `gpu`."""
-    rate = gpu.bf16_tflops * 1e12 * gpu.efficiency[kind(setup)]
+    fused = bool(setup.liger) or setup.fused_ce
+    rate = gpu.bf16_tflops * 1e12 * gpu.efficiency[kind(setup)] * (1.0 if fused else PLAIN_KERNELS)
     seconds = step_flops(shape, setup, recompute) / rate
-    if recompute.offload:  # the copies back from host memory (~25 GB/s) wait; those to it overlap compute
+    if recompute.offload:  # the copies back from host memory (~50 GB/s) wait; those to it overlap compute
         kept = min(max(recompute.kept, 0), shape.layers)
         per_layer = layer_activation_bytes(shape, setup)
-        seconds += setup.tokens * ((shape.layers - kept) * shape.hidden * shape.dtype_bytes + kept * per_layer) / 25e9
+        seconds += setup.tokens * ((shape.layers - kept) * shape.hidden * shape.dtype_bytes + kept * per_layer) / 50e9
     return seconds
