@@ -2,6 +2,7 @@
 (peak memory, seconds per step, the recompute choice) beside what `axo train` then measures.
 
     python benchmarks/plan_check.py --out DIR [--configs lora-2k-auto,...] [--work /tmp/axo-plan] [--steps 6]
+    python benchmarks/plan_check.py --table RESULTS.json [MORE.json ...]   # on any machine, no GPU needed
 
 Every configuration trains the same random-init checkpoint (Llama-3.1-8B shapes, or Llama-3.2-1B shapes for the
 full fine-tune) on random-token rows, LoRA r64 α128 on every linear layer, bf16, fused AdamW, in its own
@@ -9,6 +10,10 @@ process (liger-kernel patches transformers' classes for the whole process). Meas
 `torch.cuda.max_memory_allocated` over the run (axo's provenance `memory_plan.measured_peak_gib`) and the mean
 step time over steps 3 and later (axo's metrics). Predicted: `memory_plan.predicted_peak_gib` and
 `predicted_step_s`, which axo computes before the model loads. Writes DIR/plan_check.json after each one.
+
+`--table` re-plans the measured configurations with the planner as it is now (on the meta device, from the
+architectures' configs alone) and prints the markdown table of docs/BENCHMARKS.md: prediction beside
+measurement, the run's own recompute choice kept.
 """
 
 from __future__ import annotations
@@ -101,14 +106,61 @@ def run_one(name: str, work: Path, steps: int) -> dict:
             "losses": [round(r["loss"], 4) for r in records]}
 
 
+def table(results: list[Path], work: Path) -> str:
+    """Markdown rows: each measured configuration re-planned now, beside its measurement."""
+    import contextlib
+    import io
+
+    import speed
+    from transformers import AutoConfig
+
+    from axo.config.load import load_config
+    from axo.plan.gpus import GPUS
+    from axo.plan.memory import Recompute, estimate
+    from axo.plan.shapes import model_shape
+    from axo.plan.choose import resolve_setup
+    from axo.plan.timing import step_seconds
+
+    speed.ARCHS.update(EXTRA_ARCHS)
+    work.mkdir(parents=True, exist_ok=True)
+    lines = ["| configuration | tokens | recompute (run's choice) | peak GiB predicted / measured | error "
+             "| step s predicted / measured | error |", "|---|---:|---|---:|---:|---:|---:|"]
+    for result in results:
+        for name, measured in json.loads(result.read_text())["configs"].items():
+            if "error" in measured:
+                continue
+            arch = CONFIGS[name][0]
+            folder = work / arch
+            if not (folder / "config.json").exists():
+                kind, shape = speed.ARCHS[arch]
+                AutoConfig.for_model(kind, **shape).save_pretrained(folder)
+            (work / f"{name}.yml").write_text(config_text(name, work, 6))
+            cfg = load_config(work / f"{name}.yml").require()
+            with contextlib.redirect_stderr(io.StringIO()):
+                shape = model_shape(cfg)
+            setup = resolve_setup(cfg, shape, has_cuda=True, liger_installed=True)
+            offload = "offload" in measured["choice"]
+            recompute = Recompute(measured["kept_layers"], offload=offload)
+            peak = estimate(shape, setup, recompute).gib()
+            step = step_seconds(shape, setup, recompute, GPUS["h200"]) * setup.accumulation
+            lines.append(f"| {name} | {measured['tokens']} | {recompute.describe(shape.layers)} | {peak:.2f} / "
+                         f"{measured['measured_peak_gib']:.2f} | {peak / measured['measured_peak_gib'] - 1:+.1%} | "
+                         f"{step:.3f} / {measured['measured_step_s']:.3f} | {step / measured['measured_step_s'] - 1:+.1%} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path)
     parser.add_argument("--work", type=Path, default=Path("/tmp/axo-plan"))
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # run one configuration (a child process)
+    parser.add_argument("--table", type=Path, nargs="+", help="measured plan_check.json files to tabulate")
     args = parser.parse_args()
+    if args.table:
+        print(table(args.table, args.work))
+        return
     if args.one:
         (args.work / f"{args.one}.json").write_text(json.dumps(run_one(args.one, args.work, args.steps)))
         return

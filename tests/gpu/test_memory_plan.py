@@ -35,7 +35,7 @@ def _train(tmp_path: Path, model_dir: Path, extra: str, capsys) -> tuple[dict, s
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     rows = tmp_path / "rows.jsonl"
-    rows.write_text("".join(json.dumps({"input_ids": list(range(10, 10 + 4096))}) + "\n" for _ in range(12)))
+    rows.write_text("".join(json.dumps({"input_ids": [10 + i % 500 for i in range(4096)]}) + "\n" for _ in range(12)))
     (tmp_path / "c.yml").write_text(
         f"base_model: {model_dir}\nlearning_rate: 2e-4\nadapter: lora\nlora_r: 16\nlora_alpha: 32\n"
         f"lora_target_linear: true\ndatasets:\n  - path: {rows}\nsequence_len: 4096\nmicro_batch_size: 2\n"

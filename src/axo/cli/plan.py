@@ -20,6 +20,8 @@ def plan(
     memory: float = typer.Option(None, "--memory", help="GPU memory in GiB (with --gpu: a cap below its memory)."),
     price: float = typer.Option(None, "--price", help="GPU price in USD per hour, for the run's cost."),
     steps: int = typer.Option(None, "--steps", help="Optimizer steps, instead of reading them from the prepared data."),
+    without_liger: bool = typer.Option(False, "--without-liger", help="Plan for a GPU machine without liger-kernel "
+                                       "(default: as this machine for its own GPU; installed, for --gpu/--memory)."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
     strict: bool = typer.Option(False, "--strict", help="Unknown and unsupported keys are errors."),
 ) -> None:
@@ -32,7 +34,9 @@ def plan(
 
         target = _target_gpu(gpu, memory)
         data, note = _data_plan(cfg, config.resolve().parent, steps, err)
-        result = plan_run(cfg, target, data=data, price_per_hour=price,
+        elsewhere = gpu is not None or memory is not None
+        liger = False if without_liger else (True if elsewhere else None)
+        result = plan_run(cfg, target, data=data, price_per_hour=price, liger_installed=liger,
                           max_memory_gib=memory if gpu is not None else None)
         if note:
             result.notes.append(note)

@@ -82,7 +82,7 @@ def configured_recompute(cfg: AxoConfig, shape: ModelShape, budget: int, setup) 
         return Recompute(1, offload=True), "even full recompute does not fit the budget: layer inputs go to host memory"
     if fitted.kept >= layers:
         return fitted, "every layer's activations fit the budget, so none is recomputed"
-    return fitted, f"{fitted.kept} of {layers} layers' activations fit the budget"
+    return fitted, f"the budget keeps {fitted.kept} of {layers} layers' activations"
 
 
 def plan_run(cfg: AxoConfig, gpu: Gpu, *, data: DataPlan | None = None, price_per_hour: float | None = None,

@@ -189,9 +189,11 @@ def estimate(shape: ModelShape, setup: Setup, recompute: Recompute) -> MemoryEst
     if setup.accumulation > 1:  # gradients live across the micro-batches of a step
         steady += parts["gradients"]
     elif setup.full_finetune:
-        # liger's fused loss computes the head's gradient in the forward pass, before the activation peak
+        # liger's fused loss computes the head's gradient in the forward pass, before the activation peak; the
+        # optimizer step over every weight needs about the gradients' size again in temporaries (fitted to two
+        # H200 runs of a 1.2B full fine-tune, docs/BENCHMARKS.md "axo plan")
         head = shape.vocab * shape.hidden * shape.dtype_bytes if setup.fused_ce else 0
-        backward = max(backward + head, parts["gradients"] + parts["working buffers"])
+        backward = max(backward + head, 2 * parts["gradients"] + parts["working buffers"])
     return MemoryEstimate(parts, steady + backward)
 
 

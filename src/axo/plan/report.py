@@ -42,7 +42,8 @@ def show(console: Console, plan: RunPlan) -> None:
                   f"{chosen.tokens_per_s:,.0f} tokens/s")
     if plan.data is not None and plan.seconds is not None:
         cost = f", ${plan.cost:,.2f} at ${plan.price_per_hour:g}/h" if plan.cost is not None else ""
-        console.print(f"[bold]run[/]: {plan.data.steps} steps × {plan.data.micro_batches_per_step} micro-batches "
+        batches = plan.data.micro_batches_per_step
+        console.print(f"[bold]run[/]: {plan.data.steps} steps × {batches} micro-batch{'es' if batches > 1 else ''} "
                       f"({plan.data.note}, {plan.data.fill:.0%} full) ≈ {_duration(plan.seconds)}{cost}")
     console.print(f"[bold]disk[/]: {plan.checkpoint_bytes / GIB:.2f} GiB per checkpoint, "
                   f"{plan.disk_bytes / GIB:.2f} GiB for the kept checkpoints and the final weights")

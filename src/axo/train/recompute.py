@@ -55,7 +55,7 @@ def memory_plan(cfg: AxoConfig, hardware: Hardware, data: Any, steps: int, *, pl
     import torch
 
     from axo.plan import data_plan_from, plan_run
-    from axo.plan.choose import memory_cap_gib
+    from axo.config.memory_cap import memory_cap_gib
     from axo.plan.gpus import gpu_from_device_name
 
     total = torch.cuda.get_device_properties(0).total_memory
@@ -99,7 +99,7 @@ def plan_record(plan: RunPlan | None, measured_peak_gib: float | None) -> dict[s
             "predicted_peak_gib": round(chosen.memory.gib(), 2),
             "predicted_parts_gib": {k: round(v / 2**30, 3) for k, v in chosen.memory.parts.items()},
             "measured_peak_gib": None if measured_peak_gib is None else round(measured_peak_gib, 2),
-            "predicted_step_s": round(chosen.step_s, 4), "gpu": plan.gpu.name}
+            "predicted_step_s": round(chosen.step_s * chosen.setup.accumulation, 4), "gpu": plan.gpu.name}
 
 
 def offload_layer_inputs(arguments: Any, model: Any, say: Callable[[str], None]) -> None:
