@@ -190,4 +190,13 @@ CASES = [
          ("plugins[0]", "diffusion language-model training", "would train plain causal-LM")),
     Case("cmd-reward-model", "a reward-model config with SFT (alpaca) data", "validate", BASE + "reward_model: true\n", (),
          ("reward_model",)),
+    # ---- planning (issue 20) ----
+    Case("cmd-plan-unknown-gpu", "axo plan for a GPU axo has no entry for", "plan", BASE, ("--gpu", "tpu-v5"),
+         ("'tpu-v5' is not a GPU axo knows", "rtx4090", "--memory")),
+    Case("cmd-plan-no-gpu", "axo plan on a machine without a GPU, naming none", "plan", BASE, (),
+         ("no CUDA GPU to plan for", "--gpu")),
+    Case("cmd-memory-cap-not-a-size", "a GPU memory cap that is not a size", "validate",
+         BASE + "gpu_memory_limit: plenty\n", (), ("gpu_memory_limit", "is not a size", "20GiB")),
+    Case("cmd-memory-cap-twice", "max_memory and gpu_memory_limit both set", "validate",
+         BASE + "gpu_memory_limit: 20\nmax_memory:\n  0: 20GiB\n", (), ("gpu_memory_limit", "Keep one")),
 ]
