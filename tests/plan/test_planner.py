@@ -171,3 +171,13 @@ def test_memory_cap_mistakes_are_config_errors(tmp_path: Path, tiny_llama_dir: P
     (tmp_path / "c.yml").write_text(text)
     loaded = load_config(tmp_path / "c.yml")
     assert any(message in p.message for p in loaded.errors)
+
+
+def test_an_out_of_memory_error_names_the_planners_smaller_options(tmp_path: Path, tiny_llama_dir: Path):
+    from axo.train.run import _out_of_memory
+
+    cfg = _config(tmp_path, tiny_llama_dir, "bf16: true\nsequence_len: 512\n")  # no recompute
+    plan = plan_run(cfg, GPUS["h200"])
+    problem = _out_of_memory(cfg, RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"), plan).problems[0]
+    assert "ran out of memory" in problem.message
+    assert "full recompute (predicted" in problem.hint and "`axo plan CONFIG` lists every option" in problem.hint

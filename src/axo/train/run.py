@@ -106,7 +106,9 @@ def _peak_gib() -> float | None:
     return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
 
 
-def _out_of_memory(cfg: AxoConfig, exc: BaseException) -> ConfigError:
+def _out_of_memory(cfg: AxoConfig, exc: BaseException, memory: Any = None) -> ConfigError:
+    """The OOM as a user-facing error, with what would fit: the planner's fitting options when it planned the
+    run (`memory`, a RunPlan), else the usual levers."""
     import torch
 
     total = torch.cuda.get_device_properties(0).total_memory / 2**30 if torch.cuda.is_available() else 0
@@ -117,6 +119,10 @@ def _out_of_memory(cfg: AxoConfig, exc: BaseException) -> ConfigError:
         tips.append("gradient_checkpointing: true")
     if cfg.adapter != "qlora":
         tips.append("QLoRA (adapter: qlora, load_in_4bit: true)")
+    if memory is not None:
+        smaller = [o for o in memory.options if o.memory.peak < memory.chosen.memory.peak][:3]
+        tips = [f"{o.label} (predicted {o.memory.gib():.1f} GiB)" for o in smaller] + tips[:2]
+        tips.append("`axo plan CONFIG` lists every option")
     return ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, "micro_batch_size",
                                 f"the GPU ran out of memory ({peak:.1f} GiB allocated at peak of {total:.1f} GiB; "
                                 f"micro_batch_size {cfg.micro_batch_size} × sequence_len {cfg.sequence_len}).",
@@ -237,7 +243,7 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         except Exception as exc:
             if type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
-                raise _out_of_memory(cfg, exc) from None
+                raise _out_of_memory(cfg, exc, memory) from None
             raise
         finally:
             stopper.restore()
