@@ -180,4 +180,4 @@ def test_an_out_of_memory_error_names_the_planners_smaller_options(tmp_path: Pat
     plan = plan_run(cfg, GPUS["h200"])
     problem = _out_of_memory(cfg, RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"), plan).problems[0]
     assert "ran out of memory" in problem.message
-    assert "full recompute (predicted" in problem.hint and "`axo plan CONFIG` lists every option" in problem.hint
+    assert "recompute + liger kernels (predicted" in problem.hint and "`axo plan CONFIG` lists every option" in problem.hint
