@@ -19,6 +19,7 @@ measurement, the run's own recompute choice kept.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -56,9 +57,10 @@ CONFIGS = {
     "full-1b-2k-recompute": ("llama-3.2-1b", 2048, 4, FULL_RECOMPUTE),
 }
 EXTRA_ARCHS = {
-    "llama-3.2-1b": ("llama", dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
-                                   num_key_value_heads=8, head_dim=64, vocab_size=128256, rope_theta=500000.0,
-                                   rms_norm_eps=1e-5, max_position_embeddings=131072, tie_word_embeddings=True)),
+    "llama-3.2-1b": ("llama", {"hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16,
+                               "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 64,
+                               "vocab_size": 128256, "rope_theta": 500000.0, "rms_norm_eps": 1e-5,
+                               "max_position_embeddings": 131072, "tie_word_embeddings": True}),
 }
 
 
@@ -92,7 +94,7 @@ def run_one(name: str, work: Path, steps: int) -> dict:
     path.write_text(config_text(name, work, steps))
     result = train(load_config(path).require(), progress=False)
     records = [r for r in result.metrics if "loss" in r and "elapsed_s" in r]
-    times = [b["elapsed_s"] - a["elapsed_s"] for a, b in zip(records, records[1:])][2:]
+    times = [b["elapsed_s"] - a["elapsed_s"] for a, b in itertools.pairwise(records)][2:]
     provenance = json.loads((work / "runs" / name / "provenance.json").read_text())
     plan = provenance["memory_plan"]
     arch, seq, mbs, _ = CONFIGS[name]
@@ -115,16 +117,16 @@ def table(results: list[Path], work: Path) -> str:
     from transformers import AutoConfig
 
     from axo.config.load import load_config
+    from axo.plan.choose import resolve_setup
     from axo.plan.gpus import GPUS
     from axo.plan.memory import Recompute, estimate
     from axo.plan.shapes import model_shape
-    from axo.plan.choose import resolve_setup
     from axo.plan.timing import step_seconds
 
     speed.ARCHS.update(EXTRA_ARCHS)
     work.mkdir(parents=True, exist_ok=True)
-    lines = ["| configuration | tokens | recompute (run's choice) | peak GiB predicted / measured | error "
-             "| step s predicted / measured | error |", "|---|---:|---|---:|---:|---:|---:|"]
+    lines = [("| configuration | tokens | recompute (run's choice) | peak GiB predicted / measured | error "
+              "| step s predicted / measured | error |"), "|---|---:|---|---:|---:|---:|---:|"]
     for result in results:
         for name, measured in json.loads(result.read_text())["configs"].items():
             if "error" in measured:
@@ -174,7 +176,7 @@ def main() -> None:
         speed.write_model(CONFIGS[name][0], args.work / CONFIGS[name][0])
         child = subprocess.run([sys.executable, __file__, "--one", name, "--work", str(args.work),
                                 "--steps", str(args.steps), "--out", str(args.out)],
-                               env=os.environ, capture_output=True, text=True)
+                               env=os.environ, capture_output=True, text=True, check=False)
         result_file = args.work / f"{name}.json"
         if child.returncode != 0 or not result_file.exists():
             report["configs"][name] = {"error": child.stderr[-3000:]}

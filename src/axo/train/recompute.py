@@ -54,8 +54,8 @@ def memory_plan(cfg: AxoConfig, hardware: Hardware, data: Any, steps: int, *, pl
         return None
     import torch
 
-    from axo.plan import data_plan_from, plan_run
     from axo.config.memory_cap import memory_cap_gib
+    from axo.plan import data_plan_from, plan_run
     from axo.plan.gpus import gpu_from_device_name
 
     total = torch.cuda.get_device_properties(0).total_memory
