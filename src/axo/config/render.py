@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from axo.config.keys import section_of, user_keys
 from axo.config.schema import AxoConfig
 from axo.config.schema.adapter import AdapterSection
+from axo.config.schema.adapter_kinds import AdapterKindsSection
 from axo.config.schema.data import DataSection
 from axo.config.schema.integrations import DistributedSection, LoggingSection
 from axo.config.schema.kernels import KernelSection
@@ -21,6 +22,7 @@ SECTION_TITLES: tuple[tuple[type[BaseModel], str], ...] = (
     (ModelSection, "Model and tokenizer"),
     (QuantizationSection, "Quantization"),
     (AdapterSection, "Adapter (blank = full fine-tune)"),
+    (AdapterKindsSection, "Other adapter kinds"),
     (DataSection, "Data"),
     (TrainingSection, "Training"),
     (LoggingSection, "Logging"),

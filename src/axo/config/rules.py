@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from axo.config import plugins
+from axo.config.adapter_rules import adapter_findings
 from axo.config.classification_rules import classification_findings
 from axo.config.hardware import Hardware
 from axo.config.memory_cap import memory_cap_gib
@@ -241,7 +242,8 @@ def _remote_code(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:
 
 RULES: tuple[Callable[[AxoConfig, set[str]], list[Finding]], ...] = (_conflicts, _ignored, _remote_code,
                                                                      preference_findings, pretraining_findings,
-                                                                     meta_findings, classification_findings)
+                                                                     meta_findings, classification_findings,
+                                                                     adapter_findings)
 
 
 def check_rules(cfg: AxoConfig, user_set: set[str]) -> list[Finding]:

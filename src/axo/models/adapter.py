@@ -1,4 +1,4 @@
-"""Wrap the base model in a LoRA/QLoRA/DoRA adapter through peft (or leave it whole for a full fine-tune)."""
+"""Wrap the base model in the config's adapter kind through peft (or leave it whole for a full fine-tune)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ def linear_module_names(model: PreTrainedModel) -> list[str]:
     return sorted(names - {"score", "classifier"})
 
 
-def _targets(cfg: AxoConfig, model: PreTrainedModel) -> list[str] | str | None:
+def lora_targets(cfg: AxoConfig, model: PreTrainedModel) -> list[str] | str | None:
+    """The modules `lora_target_modules` / `lora_target_linear` name (None: peft's default for the
+    architecture); other adapter kinds fall back to them too (models/adapters/base.py)."""
     listed = cfg.lora_target_modules
     if cfg.lora_target_linear:
         found = linear_module_names(model)
@@ -74,17 +76,17 @@ def _prepare_quantized_in_place(cfg: AxoConfig, model: PreTrainedModel) -> None:
         enable(kwargs)
 
 
-def apply_adapter(cfg: AxoConfig, model: PreTrainedModel, *, embeddings_resized: bool = False) -> PreTrainedModel:
-    """The model ready to train: a peft model for `adapter: lora|qlora`, the model itself otherwise."""
+def apply_adapter(cfg: AxoConfig, model: PreTrainedModel, *, embeddings_resized: bool = False,
+                  total_steps: int | None = None) -> PreTrainedModel:
+    """The model ready to train: a peft model of the config's adapter kind (models/adapters/), the model itself
+    for a full fine-tune. `total_steps`: the run's optimizer steps (AdaLoRA schedules its rank budget by them)."""
     if cfg.adapter is None:
         return model
-    from peft import (
-        LoraConfig,
-        TaskType,
-        get_peft_model,
-        prepare_model_for_kbit_training,
-    )
+    from peft import get_peft_model, prepare_model_for_kbit_training
 
+    from axo.models.adapters import adapter_kind
+
+    kind = adapter_kind(cfg.adapter)
     _check_resized_embeddings(cfg, model, embeddings_resized)
     if cfg.load_in_4bit or cfg.load_in_8bit:
         if keeps_half_precision(cfg):
@@ -94,24 +96,11 @@ def apply_adapter(cfg: AxoConfig, model: PreTrainedModel, *, embeddings_resized:
                                                     gradient_checkpointing_kwargs=cfg.gradient_checkpointing_kwargs)
     if cfg.lora_model_dir:
         return load_adapter(model, cfg.lora_model_dir, "lora_model_dir", is_trainable=True)
-    options = {
-        "r": cfg.lora_r,
-        "lora_alpha": cfg.lora_alpha or cfg.lora_r,
-        "lora_dropout": cfg.lora_dropout,
-        "target_modules": _targets(cfg, model),
-        "modules_to_save": cfg.lora_modules_to_save,
-        "fan_in_fan_out": cfg.lora_fan_in_fan_out,
-        "use_dora": cfg.peft_use_dora,
-        "use_rslora": cfg.peft_use_rslora,
-        "layers_to_transform": cfg.peft_layers_to_transform,
-        "task_type": TaskType.SEQ_CLS if cfg.num_labels is not None else TaskType.CAUSAL_LM,
-    }
-    if cfg.peft_init_lora_weights is not None:
-        options["init_lora_weights"] = cfg.peft_init_lora_weights
     try:
-        return get_peft_model(model, LoraConfig(**options))
+        return get_peft_model(model, kind.build(cfg, model, total_steps))
     except ValueError as exc:
-        raise _error("lora_target_modules", f"peft could not build the adapter: {str(exc).splitlines()[0]}",
+        key = kind.targets_key or "adapter"
+        raise _error(key, f"peft could not build the {cfg.adapter} adapter: {str(exc).splitlines()[0]}",
                      f"This model's linear layers are: {', '.join(linear_module_names(model))}.") from None
 
 

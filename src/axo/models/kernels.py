@@ -109,7 +109,10 @@ def fused_lora_groups(cfg: AxoConfig) -> set[str]:
     Each `lora_*_kernel` key decides its group; unset means on for plain LoRA/QLoRA (the rules reject an
     explicit `true` with DoRA or an 8-bit base, where the path does not apply).
     """
-    if cfg.adapter not in ("lora", "qlora") or cfg.peft_use_dora or cfg.load_in_8bit:
+    from axo.models.adapters import ADAPTERS
+
+    kind = ADAPTERS.get(cfg.adapter) if cfg.adapter else None
+    if kind is None or not kind.fused_lora or cfg.peft_use_dora or cfg.load_in_8bit:
         return set()
     keys = {"qkv": cfg.lora_qkv_kernel, "o": cfg.lora_o_kernel, "mlp": cfg.lora_mlp_kernel}
     return {group for group, value in keys.items() if value is not False}

@@ -99,6 +99,15 @@ def preflight(cfg: AxoConfig, hardware: Hardware, config_dir: Path | None = None
         check_adapter_folder(cfg.lora_model_dir)
 
 
+def adapter_callbacks(cfg: AxoConfig, model: Any) -> list[Any]:
+    """The adapter kind's own callbacks (AdaLoRA's rank budget follows the optimizer steps)."""
+    if cfg.adapter is None or cfg.lora_model_dir:
+        return []
+    from axo.models.adapters import adapter_kind
+
+    return adapter_kind(cfg.adapter).callbacks(model)
+
+
 def _peak_gib() -> float | None:
     """This process's peak of allocated GPU memory so far (None without a GPU)."""
     import torch
@@ -208,7 +217,7 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
                          world_size=processes.world_size, say=say)
     model, resized = model_for_training(cfg, tokenizer, hardware, say=say, base_model=base_model,
                                         fused_lora_blocked=fused_lora_blocked(cfg, engine) or mode.blocks_fused_lora(),
-                                        loss_kernels=mode.loss_kernels)
+                                        loss_kernels=mode.loss_kernels, total_steps=steps)
     reference = None
     if mode.needs_reference_copy():  # a full fine-tune of a method that compares with the starting model
         reference = load_model(cfg, tokenizer, hardware)[0]
@@ -218,7 +227,7 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     recorder = RunRecorder(output_dir)
     stopper = StopOnSignal()
     watchdog = LossWatchdog(cfg.loss_watchdog_threshold, cfg.loss_watchdog_patience)
-    callbacks = [recorder, stopper, watchdog, *early_stopping(cfg, arguments)]
+    callbacks = [recorder, stopper, watchdog, *early_stopping(cfg, arguments), *adapter_callbacks(cfg, model)]
     offload = bool(cfg.activation_offloading) or cfg.gradient_checkpointing == "offload"
     if cfg.gradient_checkpointing:
         keep = 1 if cfg.gradient_checkpointing_keep_layers is None else cfg.gradient_checkpointing_keep_layers

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from axo.config.schema.adapter import AdapterSection
+from axo.config.schema.adapter_kinds import AdapterKindsSection
 from axo.config.schema.data import DataSection
 from axo.config.schema.datasets import DatasetConfig, UserDefinedPrompt
 from axo.config.schema.integrations import DistributedSection, LoggingSection
@@ -33,6 +34,7 @@ class AxoConfig(
     LoggingSection,
     TrainingSection,
     DataSection,
+    AdapterKindsSection,
     AdapterSection,
     QuantizationSection,
     ModelSection,

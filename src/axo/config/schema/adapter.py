@@ -1,8 +1,6 @@
-"""LoRA, QLoRA, DoRA and full fine-tuning."""
+"""The adapter kind (`adapter:`; models/adapters/ registers them) with LoRA's keys, and full fine-tuning."""
 
 from __future__ import annotations
-
-from typing import Literal
 
 from pydantic import Field
 
@@ -10,9 +8,11 @@ from axo.config.schema.base import Section
 
 
 class AdapterSection(Section):
-    adapter: Literal["lora", "qlora"] | None = Field(
+    adapter: str | None = Field(
         None,
-        description="`lora`, `qlora` (LoRA on a 4-bit base; needs `load_in_4bit: true`), or blank for a full fine-tune.",
+        description="`lora`, `qlora` (LoRA on a 4-bit base; needs `load_in_4bit: true`), `adalora`, `ia3`, `loha`, "
+        "`lokr`, `oft`, `boft`, `vera`, `prefix_tuning`, `prompt_tuning` (PEFT's kinds; their keys carry the kind's "
+        "prefix), or blank for a full fine-tune.",
     )
     lora_r: int = Field(8, ge=1, description="LoRA rank.")
     lora_alpha: int | None = Field(

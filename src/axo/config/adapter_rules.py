@@ -1,0 +1,42 @@
+"""Cross-key rules of the adapter kinds (`adapter:`; models/adapters/): a kind axo knows, a base it can sit on,
+rows it can train on, and keys of another kind that would be ignored."""
+
+from __future__ import annotations
+
+from axo.config.problems import Kind, Severity
+from axo.config.schema import AxoConfig
+from axo.config.schema.adapter_kinds import AdapterKindsSection
+
+# A kind's own keys start with its prefix (prefix_tuning's keys start with "prefix_").
+_PREFIXES = {"adalora": "adalora_", "ia3": "ia3_", "loha": "loha_", "lokr": "lokr_", "oft": "oft_", "boft": "boft_",
+             "vera": "vera_", "prefix_tuning": "prefix_", "prompt_tuning": "prompt_tuning_"}
+
+
+def adapter_findings(cfg: AxoConfig, user_set: set[str]) -> list:
+    """Findings (config/rules.py `Finding`) for `adapter:` and the kinds' keys."""
+    from axo.config.rules import Finding
+    from axo.models.adapters import ADAPTERS
+
+    found: list[Finding] = []
+    for key in sorted(user_set & set(AdapterKindsSection.model_fields)):
+        owner = next((kind for kind, prefix in _PREFIXES.items() if key.startswith(prefix)), None)
+        if owner is not None and owner != cfg.adapter:
+            found.append(Finding(key, f"has no effect: it is a key of `adapter: {owner}`, and this config trains "
+                                 f"{f'`adapter: {cfg.adapter}`' if cfg.adapter else 'a full fine-tune'}.",
+                                 f"Remove it, or set `adapter: {owner}`.", Severity.WARNING))
+    if cfg.adapter is None:
+        return found
+    kind = ADAPTERS.get(cfg.adapter)
+    if kind is None:
+        return [*found, Finding("adapter", f"{cfg.adapter!r} is not an adapter kind axo knows.",
+                                f"Use one of: {', '.join(ADAPTERS.all())}; or leave it blank for a full fine-tune.",
+                                kind=Kind.TYPE)]
+    if cfg.load_in_4bit and not kind.on_4bit_base:
+        found.append(Finding("load_in_4bit", f"`adapter: {cfg.adapter}` cannot train on a 4-bit base: peft has no "
+                             "bitsandbytes 4-bit layer for it.", "Remove `load_in_4bit` (train on the bf16 base), or "
+                             "use `qlora`, `adalora` or `ia3`, which have one."))
+    if cfg.sample_packing and not kind.packs:
+        found.append(Finding("sample_packing", f"cannot be used with `adapter: {cfg.adapter}`: its virtual tokens "
+                             "come before each row, so the samples packed after the first would never see them.",
+                             "Set `sample_packing: false`."))
+    return found
