@@ -66,3 +66,58 @@ def test_another_kinds_keys_are_reported_as_ignored(tmp_path: Path, tiny_llama_d
     loaded = load(tiny_lora_config(tmp_path, tiny_llama_dir, "run", "loha_r: 4\n"))
     problem = next(p for p in loaded.problems if p.key == "loha_r")
     assert "key of `adapter: loha`" in problem.message and problem.severity.value == "warning"
+
+
+def _trained_run(tmp_path: Path, model_dir: Path, kind: str) -> Path:
+    text = tiny_lora_config(tmp_path, model_dir, kind, KIND_KEYS.get(kind, "") + "save_strategy: 'no'\n",
+                            steps="max_steps: 2").replace("adapter: lora", f"adapter: {kind}")
+    train(load(text).require(), progress=False)
+    return tmp_path / kind
+
+
+def test_merge_writes_a_plain_model_for_a_kind_peft_merges(tmp_path: Path, tiny_llama_dir: Path, workspace):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+    from typer.testing import CliRunner
+
+    from axo.cli.main import app
+
+    run = _trained_run(tmp_path, tiny_llama_dir, "loha")
+    result = CliRunner().invoke(app, ["merge", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "merged 14 adapted layers" in result.output
+    ids = torch.randint(5, 200, (1, 10))
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.float32)
+    with torch.no_grad():
+        want = PeftModel.from_pretrained(base, run).eval()(input_ids=ids).logits
+        merged = AutoModelForCausalLM.from_pretrained(run / "merged", dtype=torch.float32).eval()
+        assert torch.allclose(merged(input_ids=ids).logits, want, atol=1e-4)
+
+
+def test_merge_says_prompt_tuning_has_nothing_to_merge(tmp_path: Path, tiny_llama_dir: Path, workspace):
+    from typer.testing import CliRunner
+
+    from axo.cli.main import app
+
+    run = _trained_run(tmp_path, tiny_llama_dir, "prompt_tuning")
+    result = CliRunner().invoke(app, ["merge-lora", str(run)])
+    assert result.exit_code == 1
+    assert "is PROMPT_TUNING" in result.output and "nothing to merge" in result.output
+    assert not (run / "merged").exists()
+
+
+@pytest.mark.parametrize("kind", ["ia3", "prefix_tuning"])
+def test_inference_runs_a_non_lora_kind(kind, tmp_path: Path, tiny_llama_dir: Path, workspace):
+    import json
+
+    from typer.testing import CliRunner
+
+    from axo.cli.main import app
+
+    run = _trained_run(tmp_path, tiny_llama_dir, kind)
+    (tmp_path / "asks.jsonl").write_text(json.dumps({"instruction": "Tip 1?"}) + "\n")
+    result = CliRunner().invoke(app, ["inference", str(run), "-i", str(tmp_path / "asks.jsonl"), "-o",
+                                      str(tmp_path / "answers.jsonl"), "--max-new-tokens", "4"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads((tmp_path / "answers.jsonl").read_text())
+    assert answer["instruction"] == "Tip 1?" and isinstance(answer["output"], str)

@@ -38,7 +38,8 @@ app.command("preprocess", context_settings=_OVERRIDABLE, epilog=OVERRIDES_HELP)(
 app.command("plan", context_settings=_OVERRIDABLE, epilog=OVERRIDES_HELP)(plan)
 app.command("train", context_settings=_OVERRIDABLE, epilog=OVERRIDES_HELP)(train)
 app.command("init")(init)
-app.command("merge-lora")(merge_lora)
+app.command("merge")(merge_lora)
+app.command("merge-lora")(merge_lora)  # Axolotl's name
 app.command("inference")(inference)
 app.command("evaluate")(evaluate)
 app.command("serve")(serve)

@@ -1,4 +1,4 @@
-"""`axo merge-lora CONFIG|RUN_DIR`: a standalone safetensors model from base + adapter."""
+"""`axo merge CONFIG|RUN_DIR` (also `axo merge-lora`): a standalone safetensors model from base + adapter."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ def merge_lora(
                                        help="Merge into the NF4-quantized-then-dequantized base, as a QLoRA adapter "
                                             "saw it in training (needs bitsandbytes)."),
 ) -> None:
-    """Merge the LoRA/DoRA adapter into its base model, shard by shard on CPU, and write safetensors plus
-    tokenizer and chat template."""
+    """Merge the adapter into its base model and write safetensors plus tokenizer and chat template: LoRA/DoRA
+    shard by shard on CPU, the other kinds (IA3, LoHa, LoKr, OFT, BOFT, VeRA, AdaLoRA) through peft's
+    merge_and_unload; prefix/prompt tuning has nothing to merge."""
     from axo.infer.merge import merge_lora as run_merge
 
     err = Console(stderr=True)

@@ -54,20 +54,29 @@ def _pattern_value(patterns: dict[str, Any], module: str, default: Any) -> Any:
     return default
 
 
-def read_adapter(adapter_dir: Path) -> Adapter:
-    """Load `adapter_config.json` and `adapter_model.safetensors` from `adapter_dir`."""
-    from safetensors.torch import load_file
-
+def adapter_config(adapter_dir: Path) -> dict[str, Any]:
+    """`adapter_config.json` of `adapter_dir`, once both adapter files are there and readable."""
     config_file, weights_file = adapter_dir / "adapter_config.json", adapter_dir / "adapter_model.safetensors"
     if not config_file.is_file() or not weights_file.is_file():
         raise _error(f"{adapter_dir} holds no adapter (adapter_config.json and adapter_model.safetensors).",
-                     "Point at the output_dir of a LoRA run, or pass --lora-model-dir.")
+                     "Point at the output_dir of an adapter run, or pass --lora-model-dir.")
     damaged = json_problem(config_file) or safetensors_problem(weights_file)
     if damaged:
         raise _error(f"the adapter in {adapter_dir} cannot be read: {damaged}.",
                      "The file is truncated or damaged: copy the adapter again from where it was trained, or re-train "
                      "(`axo train CONFIG --resume` continues from the last checkpoint).")
     config = json.loads(config_file.read_text())
+    if not isinstance(config, dict):
+        raise _error(f"{config_file} is not an adapter config.", "Copy the adapter again from where it was trained.")
+    return config
+
+
+def read_adapter(adapter_dir: Path) -> Adapter:
+    """Load a LoRA adapter's `adapter_config.json` and `adapter_model.safetensors` from `adapter_dir`."""
+    from safetensors.torch import load_file
+
+    config = adapter_config(adapter_dir)
+    config_file, weights_file = adapter_dir / "adapter_config.json", adapter_dir / "adapter_model.safetensors"
     if isinstance(config, dict) and config.get("peft_type", "LORA") != "LORA":
         raise _error(f"the adapter is {config.get('peft_type')}, not LoRA.", "Only LoRA/DoRA adapters are merged.")
     if not isinstance(config, dict) or not {"r", "lora_alpha"} <= config.keys():
@@ -76,7 +85,7 @@ def read_adapter(adapter_dir: Path) -> Adapter:
     adapter = Adapter(config)
     saved_whole: dict[str, Any] = {}
     for key, tensor in load_file(weights_file).items():
-        name = key[len(PREFIX):] if key.startswith(PREFIX) else key
+        name = key.removeprefix(PREFIX)
         if ".lora_embedding_" in name:
             raise _error("the adapter has LoRA on an embedding layer, which this merge does not support.",
                          "Merge it with peft's merge_and_unload().")
@@ -92,6 +101,15 @@ def read_adapter(adapter_dir: Path) -> Adapter:
     for name, tensor in saved_whole.items():
         adapter.replacements.setdefault(name, tensor)
     return adapter
+
+
+def _prompt_learning(config: dict[str, Any]) -> bool:
+    """Whether the adapter is a prompt-learning kind (prefix/prompt tuning…), which peft cannot merge."""
+    from peft import PromptLearningConfig
+    from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
+
+    config_class = PEFT_TYPE_TO_CONFIG_MAPPING.get(config.get("peft_type", "LORA"))
+    return config_class is not None and issubclass(config_class, PromptLearningConfig)
 
 
 def merged_weight(weight, parts: dict[str, Any], scale: float, fan_in_fan_out: bool):
@@ -298,19 +316,22 @@ def _write_side_files(base_dir: Path, out: Path, adapter: Adapter, tokenizer_dir
 
 
 def merge_in_memory(model, adapter_dir: Path, output_dir: Path, tokenizer) -> MergeReport:
-    """For bases that cannot be streamed (GGUF) and sequence classifiers (whose head exists only in the adapter's
-    `modules_to_save`): peft's merge_and_unload on the loaded model."""
+    """For bases that cannot be streamed (GGUF), sequence classifiers (whose head exists only in the adapter's
+    `modules_to_save`) and every adapter kind but LoRA: peft's merge_and_unload on the loaded model."""
     from peft import PeftModel
+    from peft.tuners.tuners_utils import BaseTunerLayer
 
-    adapter = read_adapter(adapter_dir)
-    merged = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+    adapted = PeftModel.from_pretrained(model, adapter_dir)
+    layers = sum(isinstance(module, BaseTunerLayer) for module in adapted.modules())
+    replaced = sum(".modules_to_save." in name for name, _ in adapted.named_parameters())
+    merged = adapted.merge_and_unload()
     merged.config.use_cache = True  # the loader switched it off for training; a merged model generates
     if getattr(merged, "generation_config", None) is not None:  # a sequence classifier has none
         merged.generation_config.use_cache = True
     with _staged(output_dir) as staging:
         merged.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-    return MergeReport(output_dir, len(adapter.lora), len(adapter.replacements), 1)
+    return MergeReport(output_dir, layers, replaced, 1)
 
 
 def merge_lora(target: str | Path, *, lora_model_dir: Path | None = None, output: Path | None = None,
@@ -324,7 +345,13 @@ def merge_lora(target: str | Path, *, lora_model_dir: Path | None = None, output
     base = Path(run.base_model)
     from axo.infer.classify import class_names, is_classifier
 
-    if base.suffix.lower() == ".gguf" or is_classifier(run):
+    config = adapter_config(adapter_dir)
+    kind = config.get("peft_type", "LORA")
+    if _prompt_learning(config):
+        raise _error(f"the adapter in {adapter_dir} is {kind}: trained virtual tokens in front of the input, not a "
+                     "change of the base's weights, so there is nothing to merge.",
+                     "Use the run as it is: `axo inference`, `axo evaluate` and `axo serve` load base and adapter together.")
+    if base.suffix.lower() == ".gguf" or is_classifier(run) or kind != "LORA":
         from axo.models.loader import load_model
         from axo.models.tokenizer import load_tokenizer
 
