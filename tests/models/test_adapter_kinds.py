@@ -121,3 +121,14 @@ def test_inference_runs_a_non_lora_kind(kind, tmp_path: Path, tiny_llama_dir: Pa
     assert result.exit_code == 0, result.output
     answer = json.loads((tmp_path / "answers.jsonl").read_text())
     assert answer["instruction"] == "Tip 1?" and isinstance(answer["output"], str)
+
+
+def test_serve_refuses_adapters_of_different_kinds_before_loading(tmp_path: Path, tiny_llama_dir: Path, workspace):
+    from typer.testing import CliRunner
+
+    from axo.cli.main import app
+
+    lora, ia3 = _trained_run(tmp_path, tiny_llama_dir, "lora"), _trained_run(tmp_path, tiny_llama_dir, "ia3")
+    result = CliRunner().invoke(app, ["serve", str(lora), "--adapter", f"scaled={ia3}", "--port", "9"])
+    assert result.exit_code == 1
+    assert "adapters are of different kinds: lora (LORA), scaled (IA3)" in result.output

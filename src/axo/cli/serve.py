@@ -83,8 +83,13 @@ def serve(
     if engine != "hf":
         raise typer.BadParameter("use `hf` or `vllm`", param_hint="--engine")
     _require_server_packages(err)
-    from axo.infer.server import pool_for_run, run_server
+    from axo.infer.server import check_adapter_kinds, pool_for_run, run_server
 
+    try:
+        check_adapter_kinds(adapters)
+    except ConfigError as exc:
+        print_errors(err, exc.problems)
+        raise typer.Exit(1) from None
     pool = pool_for_run(run, adapters, base_name, max_queue)
     _announce(err, pool.names, host, port, api_key)
     run_server(pool, host, port, api_key, limits)

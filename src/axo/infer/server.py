@@ -23,6 +23,7 @@ from typing import Any, AsyncIterator, Callable, Iterator
 
 from pydantic import BaseModel, Field
 
+from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.infer.api_errors import ApiError, as_api_error, busy, error_response
 from axo.infer.generate import GenerationSettings, generate_texts, stream_text
 from axo.infer.turns import Job, TurnQueue
@@ -391,6 +392,20 @@ def _usage(results: list[dict[str, Any]]) -> dict[str, int]:
     prompt = sum(r["prompt_tokens"] for r in results)
     completion = sum(r["completion_tokens"] for r in results)
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def check_adapter_kinds(adapters: dict[str, Path]) -> None:
+    """peft holds adapters of one kind on one base model. Raises ConfigError naming each adapter's kind when
+    they differ (before anything loads)."""
+    from axo.infer.merge import adapter_config
+
+    kinds = {name: adapter_config(path).get("peft_type", "LORA") for name, path in adapters.items()}
+    if len(set(kinds.values())) > 1:
+        listed = ", ".join(f"{name} ({kind})" for name, kind in kinds.items())
+        raise ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, "--adapter", f"the adapters are of different "
+                                   f"kinds: {listed}; peft serves adapters of one kind on one base model.",
+                                   "Serve each kind from its own `axo serve` (another --port), or merge the others "
+                                   "into standalone models with `axo merge`.")])
 
 
 def pool_for_run(run: Any, adapters: dict[str, Path], base_name: str, max_queue: int = 64) -> ModelPool:
