@@ -132,3 +132,31 @@ def test_serve_refuses_adapters_of_different_kinds_before_loading(tmp_path: Path
     result = CliRunner().invoke(app, ["serve", str(lora), "--adapter", f"scaled={ia3}", "--port", "9"])
     assert result.exit_code == 1
     assert "adapters are of different kinds: lora (LORA), scaled (IA3)" in result.output
+
+
+@pytest.mark.parametrize("kind", ["ia3", "loha", "prompt_tuning"])
+def test_a_resumed_run_continues_exactly(kind, tmp_path: Path, tiny_llama_dir: Path):
+    """Trained 4 steps with checkpoints at 2 and 4; then back to checkpoint 2 and resumed: steps 3 and 4 again."""
+    import shutil
+
+    text = tiny_lora_config(tmp_path, tiny_llama_dir, "run", KIND_KEYS.get(kind, "") + "save_steps: 2\n",
+                            steps="max_steps: 4").replace("adapter: lora", f"adapter: {kind}")
+    cfg = load(text).require()
+    first = [r["loss"] for r in train(cfg, progress=False).metrics if "loss" in r]
+    shutil.rmtree(tmp_path / "run" / "checkpoint-4")
+    again = [r["loss"] for r in train(cfg, progress=False, resume=True).metrics if "loss" in r]
+    assert again == pytest.approx(first[2:], abs=1e-6)
+
+
+def test_adalora_says_it_cannot_resume_yet(tmp_path: Path, tiny_llama_dir: Path):
+    import shutil
+
+    from axo.config.problems import ConfigError
+
+    text = tiny_lora_config(tmp_path, tiny_llama_dir, "run", KIND_KEYS["adalora"] + "save_steps: 2\n",
+                            steps="max_steps: 4").replace("adapter: lora", "adapter: adalora")
+    cfg = load(text).require()
+    train(cfg, progress=False)
+    shutil.rmtree(tmp_path / "run" / "checkpoint-4")
+    with pytest.raises(ConfigError, match="cannot continue from a checkpoint"):
+        train(cfg, progress=False, resume=True)

@@ -192,6 +192,10 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
                                            resume or cfg.auto_resume_from_checkpoints,
                                            model_only=cfg.save_only_model, say=say)
     if resume_from is not None:
+        if cfg.adapter:
+            from axo.models.adapters import check_resumable
+
+            check_resumable(cfg.adapter, resume_from)
         say(f"resuming from {resume_from}")
 
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg)

@@ -2,6 +2,13 @@
 registers all of them. `base.py` says what a kind provides; docs/TRAINING.md "Adapter kinds" lists them."""
 
 from axo.models.adapters import adalora, lora, lycoris, orthogonal, prompts, scaling  # noqa: F401  (registration)
-from axo.models.adapters.base import ADAPTERS, AdapterKind, adapter_kind, adapter_names, register_adapter
+from axo.models.adapters.base import (
+    ADAPTERS,
+    AdapterKind,
+    adapter_kind,
+    adapter_names,
+    check_resumable,
+    register_adapter,
+)
 
-__all__ = ["ADAPTERS", "AdapterKind", "adapter_kind", "adapter_names", "register_adapter"]
+__all__ = ["ADAPTERS", "AdapterKind", "adapter_kind", "adapter_names", "check_resumable", "register_adapter"]

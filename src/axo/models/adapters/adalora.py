@@ -17,6 +17,7 @@ class AdaLora(AdapterKind):
             "adalora_orth_reg_weight": "orth_reg_weight", "lora_dropout": "lora_dropout"}
     targets_key = "adalora_target_modules"
     on_4bit_base = True
+    resumable = False  # PEFT's load_adapter cannot restore pruned ranks; the allocator's scores are not saved
 
     def extra_options(self, cfg: Any, model: Any, total_steps: int | None, options: dict[str, Any]) -> dict[str, Any]:
         # PEFT needs the run's length to schedule the budget; the warm-up and final phases must fit inside it

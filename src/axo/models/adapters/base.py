@@ -33,6 +33,7 @@ class AdapterKind:
     on_4bit_base: ClassVar[bool] = False  # PEFT has a bitsandbytes 4-bit layer for it
     packs: ClassVar[bool] = True  # can train on packed rows (several samples in one row)
     fused_lora: ClassVar[bool] = False  # axo's fused LoRA path applies (models/fused_lora.py)
+    resumable: ClassVar[bool] = True  # a run continues from its checkpoints
 
     def options(self, cfg: AxoConfig, model: Any, total_steps: int | None) -> dict[str, Any]:
         """The PEFT config's arguments for `cfg`."""
@@ -92,6 +93,16 @@ def adapter_kind(name: str) -> AdapterKind:
                                    "knows.", f"Use one of: {', '.join(ADAPTERS.all())}; or leave it blank for a full "
                                    "fine-tune.")])
     return cls()
+
+
+def check_resumable(name: str, checkpoint: Any) -> None:
+    """Raise ConfigError when a run of adapter kind `name` is asked to continue from `checkpoint` and cannot."""
+    if not adapter_kind(name).resumable:
+        raise ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, "adapter", f"`adapter: {name}` runs cannot "
+                                   f"continue from a checkpoint ({checkpoint}) yet: its pruned ranks no longer fit "
+                                   "a fresh adapter, and peft's rank allocator keeps its state outside checkpoints.",
+                                   "Start the run again (another output_dir, or without --resume / "
+                                   "resume_from_checkpoint), or train `adapter: lora`.")])
 
 
 def adapter_names() -> list[str]:
