@@ -46,14 +46,14 @@ def config_for(kind: str, work: Path) -> Path:
 
 
 def accuracy(results: dict) -> float | None:
-    """The label accuracy `axo evaluate` reports for rows with `choices`."""
+    """The accuracy `axo evaluate` reports over rows with `choices` (the first label each output names)."""
     found = []
 
     def walk(value, key=""):
         if isinstance(value, dict):
             for name, inner in value.items():
                 walk(inner, name)
-        elif key == "label_accuracy" and isinstance(value, int | float):
+        elif key == "choice_accuracy" and isinstance(value, int | float):
             found.append(float(value))
 
     walk(results)
