@@ -51,12 +51,13 @@ def test_a_kind_trains_on_a_4bit_base_and_reloads(kind, quant, tmp_path: Path, m
     assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
     ids = torch.randint(10, 400, (2, 32), device="cuda")
     trained = result.model.eval()
-    with torch.no_grad():
+    # as in training: bf16 autocast (peft keeps IA3's vectors in float32, whose products a bf16 head cannot take)
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
         want = trained(input_ids=ids).logits.float()
     quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant, bnb_4bit_compute_dtype=torch.bfloat16)
     base = AutoModelForCausalLM.from_pretrained(model_dir, quantization_config=quantization, dtype=torch.bfloat16,
                                                 device_map={"": 0})
     reloaded = PeftModel.from_pretrained(base, tmp_path / "out").eval()
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
         got = reloaded(input_ids=ids).logits.float()
     torch.testing.assert_close(got, want, atol=3e-2, rtol=3e-2)  # bf16 compute; axo's fused LoRA path vs peft's
