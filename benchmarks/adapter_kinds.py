@@ -40,6 +40,9 @@ def config_for(kind: str, work: Path) -> Path:
     text = text.replace("dataset_prepared_path: quickstart-run/prepared", f"dataset_prepared_path: {work / 'prepared'}")
     if kind in ("prefix_tuning", "prompt_tuning"):  # no layers to choose: the virtual tokens serve every layer
         text = "\n".join(line for line in text.splitlines() if not line.startswith("peft_layers_to_transform"))
+    if kind == "ia3":  # peft's IA3Config has no layers_to_transform: the same layers through a regex
+        text = "\n".join(line for line in text.splitlines() if not line.startswith("peft_layers_to_transform"))
+        text += "\nia3_target_modules: '.*layers\\.(2[2-9])\\..*_proj'\n"
     path = work / f"{kind}.yml"
     path.write_text(text)
     return path

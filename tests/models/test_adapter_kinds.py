@@ -160,3 +160,14 @@ def test_adalora_says_it_cannot_resume_yet(tmp_path: Path, tiny_llama_dir: Path)
     shutil.rmtree(tmp_path / "run" / "checkpoint-4")
     with pytest.raises(ConfigError, match="cannot continue from a checkpoint"):
         train(cfg, progress=False, resume=True)
+
+
+def test_a_lora_key_a_kind_cannot_take_is_named(tmp_path: Path, tiny_llama_dir: Path):
+    from axo.config.problems import ConfigError
+
+    text = tiny_lora_config(tmp_path, tiny_llama_dir, "run", "peft_layers_to_transform: [1]\n").replace(
+        "adapter: lora", "adapter: ia3")
+    with pytest.raises(ConfigError) as caught:
+        train(load(text).require(), progress=False)
+    problem = caught.value.problems[0]
+    assert problem.key == "peft_layers_to_transform" and "IA3Config has no `layers_to_transform`" in problem.message

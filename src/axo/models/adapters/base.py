@@ -43,7 +43,8 @@ class AdapterKind:
         if self.targets_key is not None:
             own = getattr(cfg, self.targets_key)
             options["target_modules"] = own if own is not None else lora_targets(cfg, model)
-            options["modules_to_save"] = cfg.lora_modules_to_save
+            if cfg.lora_modules_to_save is not None:
+                options["modules_to_save"] = cfg.lora_modules_to_save
             if cfg.peft_layers_to_transform is not None:
                 options["layers_to_transform"] = cfg.peft_layers_to_transform
         return options | self.extra_options(cfg, model, total_steps, options)
@@ -62,7 +63,9 @@ class AdapterKind:
         options = self.options(cfg, model, total_steps)
         unknown = sorted(set(options) - fields)
         if unknown:
-            key = next((k for k, v in self.keys.items() if v == unknown[0]), unknown[0])
+            shared = {"layers_to_transform": "peft_layers_to_transform", "modules_to_save": "lora_modules_to_save",
+                      "target_modules": self.targets_key or "lora_target_modules"}
+            key = next((k for k, v in self.keys.items() if v == unknown[0]), shared.get(unknown[0], unknown[0]))
             raise ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, key, f"peft's {self.peft_config} has no "
                                        f"`{unknown[0]}`, so `adapter: {self.name}` cannot use it.",
                                        "Remove the key, or choose an adapter kind that has it.")])
