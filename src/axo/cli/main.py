@@ -74,11 +74,13 @@ def main() -> None:
     traceback; anything else is a bug in axo and ends in the full traceback, a line asking for a report, and
     exit `BUG_EXIT`."""
     from axo.config.redact import install_redaction, redact_text
+    from axo.torch_free import hide_torch_for
     from axo.train.upstream_warnings import silence_upstream_deprecations
 
     silence_upstream_deprecations()  # every command that builds a peft model would print them
     install_redaction()  # no log line or traceback shows a password or token (config/redact.py)
     try:
+        hide_torch_for(sys.argv[1:])  # `axo preprocess` tokenizes without importing torch (torch_free.py)
         app(standalone_mode=True)
     except ConfigError as exc:
         if os.environ.get("AXO_DEBUG"):
