@@ -16,7 +16,7 @@ from axo.train.run import train
 
 # Small sizes for the tiny model (hidden 64, MLP 128); everything else is PEFT's default.
 KIND_KEYS = {"oft": "oft_block_size: 16\n", "boft": "boft_block_size: 8\n", "vera": "vera_r: 16\n",
-             "prefix_tuning": "prefix_num_virtual_tokens: 4\n", "prompt_tuning": "prompt_tuning_num_virtual_tokens: 4\n",
+             "prefix_tuning": "prefix_num_virtual_tokens: 4\n",  # prompt_tuning: axo's default of 20
              "adalora": "adalora_init_r: 6\nadalora_target_r: 2\n"}
 CPU_KINDS = [name for name in ADAPTERS.all() if name != "qlora"]  # qlora needs a 4-bit base (CUDA)
 

@@ -104,11 +104,12 @@ def layer_activation_bytes(shape: ModelShape, setup: Setup) -> int:
     """Bytes per token that one decoder layer keeps for backward when it is not recomputed.
 
     Terms (d = the training dtype's bytes): each RMSNorm saves its input — as a float32 copy in transformers'
-    implementation, as is with liger's — (and in a full fine-tune the normalised input); the normed output feeds the next projections (d·h, twice); attention
-    keeps the rotated queries and keys, the values and its output (d·(2·h_q + 2·kv); the output projection
-    reads the kernel's output in place) and a float32 log-sum-exp per head; the MLP keeps gate, activation, up and product
-    (4·d·i; liger's SwiGLU recomputes the activation: 3·d·i); each adapted projection keeps its rank-r product
-    (d·r) and, with dropout, its dropped-out input and mask.
+    implementation, as is with liger's — (and in a full fine-tune the normalised input); the normed output
+    feeds the next projections (d·h, twice); attention keeps the rotated queries and keys, the values and its
+    output (d·(2·h_q + 2·kv); the output projection reads the kernel's output in place) and a float32
+    log-sum-exp per head; the MLP keeps gate, activation, up and product (4·d·i; liger's SwiGLU recomputes
+    the activation: 3·d·i); each adapted projection keeps its rank-r product (d·r) and, with dropout, its
+    dropped-out input and mask.
     """
     d, h, q = shape.dtype_bytes, shape.hidden, shape.heads * shape.head_dim
     norm = (d * h if "rms_norm" in setup.liger else 4 * h) + 4  # the input, and its float32 1/rms

@@ -12,9 +12,11 @@ from axo.models.adapters.base import AdapterKind, register_adapter
 class AdaLora(AdapterKind):
     name = "adalora"
     peft_config = "AdaLoraConfig"
-    keys: ClassVar[dict[str, str]] = {"adalora_init_r": "init_r", "adalora_target_r": "target_r", "adalora_tinit": "tinit",
-            "adalora_tfinal": "tfinal", "adalora_deltaT": "deltaT", "adalora_beta1": "beta1", "adalora_beta2": "beta2",
-            "adalora_orth_reg_weight": "orth_reg_weight", "lora_dropout": "lora_dropout"}
+    keys: ClassVar[dict[str, str]] = {
+        "adalora_init_r": "init_r", "adalora_target_r": "target_r", "adalora_tinit": "tinit",
+        "adalora_tfinal": "tfinal", "adalora_deltaT": "deltaT", "adalora_beta1": "beta1", "adalora_beta2": "beta2",
+        "adalora_orth_reg_weight": "orth_reg_weight", "lora_dropout": "lora_dropout",
+    }
     targets_key = "adalora_target_modules"
     on_4bit_base = True
     resumable = False  # PEFT's load_adapter cannot restore pruned ranks; the allocator's scores are not saved

@@ -11,8 +11,10 @@ from axo.models.adapters.base import AdapterKind, register_adapter
 class Lora(AdapterKind):
     name = "lora"
     peft_config = "LoraConfig"
-    keys: ClassVar[dict[str, str]] = {"lora_r": "r", "lora_dropout": "lora_dropout", "lora_fan_in_fan_out": "fan_in_fan_out",
-            "peft_use_dora": "use_dora", "peft_use_rslora": "use_rslora", "peft_init_lora_weights": "init_lora_weights"}
+    keys: ClassVar[dict[str, str]] = {
+        "lora_r": "r", "lora_dropout": "lora_dropout", "lora_fan_in_fan_out": "fan_in_fan_out",
+        "peft_use_dora": "use_dora", "peft_use_rslora": "use_rslora", "peft_init_lora_weights": "init_lora_weights",
+    }
     targets_key = "lora_target_modules"
     on_4bit_base = True
     fused_lora = True

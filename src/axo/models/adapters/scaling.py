@@ -11,7 +11,9 @@ from axo.models.adapters.base import AdapterKind, mlp_modules, register_adapter
 class Ia3(AdapterKind):
     name = "ia3"
     peft_config = "IA3Config"
-    keys: ClassVar[dict[str, str]] = {"ia3_feedforward_modules": "feedforward_modules", "ia3_init_ia3_weights": "init_ia3_weights"}
+    keys: ClassVar[dict[str, str]] = {
+        "ia3_feedforward_modules": "feedforward_modules", "ia3_init_ia3_weights": "init_ia3_weights",
+    }
     targets_key = "ia3_target_modules"
     on_4bit_base = True
 
@@ -25,6 +27,8 @@ class Ia3(AdapterKind):
 class Vera(AdapterKind):
     name = "vera"
     peft_config = "VeraConfig"
-    keys: ClassVar[dict[str, str]] = {"vera_r": "r", "vera_dropout": "vera_dropout", "vera_d_initial": "d_initial",
-            "vera_projection_prng_key": "projection_prng_key", "vera_save_projection": "save_projection"}
+    keys: ClassVar[dict[str, str]] = {
+        "vera_r": "r", "vera_dropout": "vera_dropout", "vera_d_initial": "d_initial",
+        "vera_projection_prng_key": "projection_prng_key", "vera_save_projection": "save_projection",
+    }
     targets_key = "vera_target_modules"
