@@ -171,3 +171,20 @@ def test_a_lora_key_a_kind_cannot_take_is_named(tmp_path: Path, tiny_llama_dir: 
         train(load(text).require(), progress=False)
     problem = caught.value.problems[0]
     assert problem.key == "peft_layers_to_transform" and "IA3Config has no `layers_to_transform`" in problem.message
+
+
+def test_a_prefix_tuned_run_generates_with_its_prefix(tmp_path: Path, tiny_llama_dir: Path):
+    """peft 0.21 + transformers 5.25 lose the prefix when generate() builds its own KV cache: axo generates
+    prefix-tuned models without it, as peft's own cache-less path does."""
+    from axo.infer.generate import GenerationSettings, generate_texts
+    from axo.infer.loading import load_for_inference
+    from axo.infer.run_dir import open_run
+
+    model, tokenizer = load_for_inference(open_run(_trained_run(tmp_path, tiny_llama_dir, "prefix_tuning")))
+    assert model.generation_config.use_cache is False
+    prompt = "### Instruction:\nTip 3?\n\n### Response:\n"
+    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        want = model.generate(**ids, max_new_tokens=5, do_sample=False, use_cache=False)
+    got = generate_texts(model, tokenizer, [prompt], GenerationSettings(max_new_tokens=5))[0]["text"]
+    assert got == tokenizer.decode(want[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
