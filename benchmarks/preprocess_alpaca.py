@@ -4,13 +4,13 @@ tokens each, byte-level BPE), end to end, side by side in one run.
 Builds the tokenizer (with a tiny Llama config.json beside it: Axolotl reads the model config), the data and one
 config in a work folder, then, for each of `--runs` rounds, times each tool's real CLI in a fresh process (start-up,
 imports, reading, tokenizing, masking, writing the prepared data all included), alternating which goes first, with
-the tool's prepared folder deleted before each of its runs (so neither reuses a cache), and reads each process's peak memory.
-Both get the same offline environment. The prepared tokens are compared row by row (input_ids and labels, in
-order) after the last round. Axolotl is the one `../shared/axolotl/install.sh` puts in ~/.venvs/axolotl-0.21; without
-it (or with `--no-axolotl`) only axo runs.
+the tool's prepared folder deleted before each of its runs (so neither reuses a cache), and reads each process's
+peak memory and the CPU time other processes used meanwhile. Both get the same offline environment. The prepared
+tokens are compared row by row (input_ids and labels, in order) after the last round. Axolotl is the one
+`../shared/axolotl/install.sh` puts in ~/.venvs/axolotl-0.21; without it (or with `--no-axolotl`) only axo runs.
 
     python benchmarks/preprocess_alpaca.py [--rows 20000] [--runs 3] [--work /tmp/axo-bench-preprocess]
-        [--axolotl ~/.venvs/axolotl-0.21 | --no-axolotl] [--out benchmarks/results/NAME.json]
+        [--axolotl ~/.venvs/axolotl-0.21 | --no-axolotl] [--axo-with-torch] [--out benchmarks/results/NAME.json]
 """
 
 from __future__ import annotations
@@ -71,17 +71,31 @@ def make_rows(count: int, seed: int = 0) -> list[dict[str, str]]:
     return rows
 
 
-def timed(command: list[str], work: Path, env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB, the process and the children it waited for) of one fresh process."""
+def _busy_cpu_s() -> float | None:
+    """CPU seconds this machine has spent busy since boot, all cores (Linux /proc/stat), or None."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # less idle and iowait
+
+
+def timed(command: list[str], work: Path, env: dict[str, str]) -> tuple[float, float, float | None]:
+    """Wall seconds and peak RSS (MiB, the process and the children it waited for) of one fresh process, and the
+    CPU seconds other processes of the machine used meanwhile (busy time less the process's own: > ~0.5 s means
+    someone else was using the CPU and the run is not an idle-machine figure)."""
+    busy = _busy_cpu_s()
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
+    after = _busy_cpu_s()
+    others = None if busy is None or after is None else round(after - busy - usage.ru_utime - usage.ru_stime, 2)
     process.returncode = os.waitstatus_to_exitcode(status)
     error = process.stderr.read().decode(errors="replace") if process.stderr else ""
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{error[-3000:]}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, others
 
 
 def _read_arrow(files: list[Path]) -> dict[str, list]:
@@ -108,6 +122,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/axo-bench-preprocess"))
     parser.add_argument("--axolotl", type=Path, default=Path.home() / ".venvs" / "axolotl-0.21")
     parser.add_argument("--no-axolotl", action="store_true")
+    parser.add_argument("--axo-with-torch", action="store_true",
+                        help="Also time axo on its torch path (AXO_PREPROCESS_TORCH=1: what it did before "
+                             "src/axo/torch_free.py).")
     parser.add_argument("--out", type=Path, help="Also write the JSON result here.")
     args = parser.parse_args()
     work = args.work
@@ -126,18 +143,23 @@ def main() -> None:
     (work / "axolotl.yml").write_text(body + "dataset_prepared_path: ./prepared-axolotl\n")
     axolotl = args.axolotl / "bin" / "axolotl"
     with_axolotl = not args.no_axolotl and axolotl.exists()
-    tools = {"axo": [str(Path(sys.executable).parent / "axo"), "preprocess", "axo.yml"]}
+    axo = [str(Path(sys.executable).parent / "axo"), "preprocess", "axo.yml"]
+    tools = {"axo": axo}
+    if args.axo_with_torch:
+        tools["axo_torch"] = [*axo, "--dataset_prepared_path", "./prepared-axo_torch"]
     if with_axolotl:
         tools["axolotl"] = [str(axolotl), "preprocess", "axolotl.yml"]
     env = dict(os.environ, **OFFLINE)
     env.pop("AXO_PREPROCESS_TORCH", None)
+    envs = {name: dict(env, AXO_PREPROCESS_TORCH="1") if name == "axo_torch" else env for name in tools}
     runs = []
     for index in range(args.runs):
-        run: dict[str, float | list[float]] = {"load_1min_before": round(os.getloadavg()[0], 2)}
+        run: dict[str, float | None] = {"load_1min_before": round(os.getloadavg()[0], 2)}
         for name in (list(tools) if index % 2 == 0 else list(reversed(tools))):
             shutil.rmtree(work / f"prepared-{name}", ignore_errors=True)
-            wall, peak = timed(tools[name], work, env)
+            wall, peak, others = timed(tools[name], work, envs[name])
             run[f"{name}_s"], run[f"{name}_peak_rss_mib"] = round(wall, 2), round(peak)
+            run[f"{name}_others_cpu_s"] = others
         if with_axolotl:
             run["ratio"] = round(run["axolotl_s"] / run["axo_s"], 2)  # type: ignore[operator]
         runs.append(run)
@@ -149,16 +171,21 @@ def main() -> None:
     sizes = [len(ids) for ids in ours["input_ids"]]
     result = {
         "what": f"axo preprocess vs axolotl preprocess, {args.rows} alpaca rows, a fresh process each, same run",
-        "command": "python benchmarks/preprocess_alpaca.py" + (f" --rows {args.rows}" if args.rows != 20_000 else ""),
+        "command": " ".join(["python", "benchmarks/preprocess_alpaca.py", *sys.argv[1:]]),
         "date": datetime.date.today().isoformat(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
         "versions": {"axo": _version(Path(sys.executable), "axo"),
                      "transformers (axo)": _version(Path(sys.executable), "transformers"),
-                     "tokenizers (axo)": _version(Path(sys.executable), "tokenizers")},
+                     "tokenizers (axo)": _version(Path(sys.executable), "tokenizers"),
+                     "torch (axo, imported on its torch path only)": _version(Path(sys.executable), "torch")},
         "rows": args.rows, "samples": meta["train"]["samples"],
         "tokens_min_mean_max": [min(sizes), round(sum(sizes) / len(sizes), 1), max(sizes)],
         "axo_prepare_s_inside_last_run": meta["seconds"], "runs": runs,
         "axo_s_median": statistics.median(r["axo_s"] for r in runs),
     }
+    if args.axo_with_torch:
+        result["axo_torch_s_median"] = statistics.median(r["axo_torch_s"] for r in runs)
+        torch_path = _read_arrow(list((work / "prepared-axo_torch").glob("*/train.arrow")))
+        result["same_tokens_axo_torch_path"] = ours == torch_path
     if with_axolotl:
         python = args.axolotl / "bin" / "python"
         result["versions"].update({"axolotl": _version(python, "axolotl"),
@@ -168,8 +195,8 @@ def main() -> None:
         result["axolotl_s_median"] = statistics.median(r["axolotl_s"] for r in runs)
         result["ratio_of_medians"] = round(result["axolotl_s_median"] / result["axo_s_median"], 2)
         result["same_tokens_and_order"] = ours == theirs
-        result["same_tokens_any_order"] = (sorted(map(tuple, ours["input_ids"])) == sorted(map(tuple, theirs["input_ids"]))
-                                           and sorted(map(tuple, ours["labels"])) == sorted(map(tuple, theirs["labels"])))
+        result["same_tokens_any_order"] = all(sorted(map(tuple, ours[name])) == sorted(map(tuple, theirs[name]))
+                                              for name in ("input_ids", "labels"))
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:
