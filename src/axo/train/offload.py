@@ -18,12 +18,21 @@ import torch
 MIN_BYTES = 1 << 20  # smaller tensors cost more in bookkeeping than they free
 
 
-class HostOffload(torch.autograd.graph.saved_tensors_hooks):
-    """A context manager: tensors saved for backward inside it are kept in host memory (on CUDA only)."""
+class OffloadState:
+    """What every forward pass's hooks share: where the model's weights live (never offloaded) and the side
+    stream the copies run on. Built once per run, not per micro-batch."""
 
     def __init__(self, model: torch.nn.Module):
         self.weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
         self.stream = torch.cuda.Stream() if torch.cuda.is_available() else None
+
+
+class HostOffload(torch.autograd.graph.saved_tensors_hooks):
+    """A context manager: tensors saved for backward inside it are kept in host memory (on CUDA only)."""
+
+    def __init__(self, model: torch.nn.Module, state: OffloadState | None = None):
+        state = state or OffloadState(model)
+        self.weights, self.stream = state.weights, state.stream
         super().__init__(self._pack, self._unpack)
 
     def _pack(self, tensor: torch.Tensor) -> Any:

@@ -51,9 +51,11 @@ class AxoTrainerMixin:
         (train/offload.py); used around the forward pass only, so recomputation in backward stays on the GPU."""
         if not self.offload_activations:
             return contextlib.nullcontext()
-        from axo.train.offload import HostOffload
+        from axo.train.offload import HostOffload, OffloadState
 
-        return HostOffload(self.model)
+        if getattr(self, "_offload_state", None) is None:
+            self._offload_state = OffloadState(self.model)
+        return HostOffload(self.model, self._offload_state)
 
     @property
     def trained_tokens(self) -> int:
