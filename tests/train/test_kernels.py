@@ -47,3 +47,18 @@ def test_fused_lora_path_is_on_by_default_and_trains_like_peft(tmp_path, tiny_ll
     for got, want in zip(fused, plain, strict=True):
         assert abs(got - want) < 1e-4 * max(1.0, abs(want))
     assert fused[-1] < fused[0]
+
+
+def test_liger_kernels_are_on_by_default_only_when_the_user_chose_none_and_they_can_run():
+    from axo.models.kernels import liger_by_default
+
+    plain = load(BASE).require()
+    assert liger_by_default(plain, has_cuda=True, installed=True)
+    assert liger_options(plain, by_default=True) == dict.fromkeys(
+        ("rope", "rms_norm", "swiglu", "fused_linear_cross_entropy"), True)
+    assert not liger_by_default(plain, has_cuda=False, installed=True)  # no GPU: Triton kernels cannot run
+    assert not liger_by_default(plain, has_cuda=True, installed=False)
+    chose = load(BASE + "liger_rms_norm: false\n").require()  # any liger_* key: the user chooses
+    assert not liger_by_default(chose, has_cuda=True, installed=True) and liger_options(chose) == {}
+    for extra in ("cut_cross_entropy: true\n", "fsdp_version: 2\nfsdp_config:\n  reshard_after_forward: true\n"):
+        assert not liger_by_default(load(BASE + extra).require(), has_cuda=True, installed=True)
