@@ -149,6 +149,21 @@ def build_model(architecture: str, directory: Path, tokenizer_dir: Path, seed: i
     return directory
 
 
+def build_llama_bf16(directory: Path, seed: int = 0, **shape) -> Path:
+    """A random-init bf16 Llama of the given `shape` (config keys; the vocabulary is the tiny tokenizer's unless
+    given) with the tiny tokenizer, saved in `directory`: the GPU tests' models, larger than `build_model`'s."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    tokenizer = build_tokenizer(directory)
+    config = AutoConfig.for_model("llama", **{"vocab_size": len(tokenizer), "tie_word_embeddings": False, **shape},
+                                  bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                                  pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).save_pretrained(directory)
+    return directory
+
+
 BERT_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 

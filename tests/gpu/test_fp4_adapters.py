@@ -16,17 +16,9 @@ pytestmark = pytest.mark.gpu
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     import tiny_models
-    from transformers import AutoConfig, AutoModelForCausalLM
 
-    folder = tmp_path_factory.mktemp("fp4-model")
-    tokenizer = tiny_models.build_tokenizer(folder)
-    config = AutoConfig.for_model("llama", vocab_size=len(tokenizer), hidden_size=256, intermediate_size=512,
-                                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                  bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                                  pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).save_pretrained(folder)
-    return folder
+    return tiny_models.build_llama_bf16(tmp_path_factory.mktemp("fp4-model"), hidden_size=256, intermediate_size=512,
+                                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
 
 
 @pytest.mark.parametrize("quant", ["fp4", "nf4"])

@@ -16,17 +16,10 @@ pytestmark = pytest.mark.gpu
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     import tiny_models
-    from transformers import AutoConfig, AutoModelForCausalLM
 
-    folder = tmp_path_factory.mktemp("plan-model")
-    tokenizer = tiny_models.build_tokenizer(folder)
-    config = AutoConfig.for_model("llama", vocab_size=32000, hidden_size=1024, intermediate_size=2816,
-                                  num_hidden_layers=8, num_attention_heads=16, num_key_value_heads=4,
-                                  bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                                  pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).save_pretrained(folder)
-    return folder
+    return tiny_models.build_llama_bf16(tmp_path_factory.mktemp("plan-model"), vocab_size=32000, hidden_size=1024,
+                                        intermediate_size=2816, num_hidden_layers=8, num_attention_heads=16,
+                                        num_key_value_heads=4)
 
 
 def _train(tmp_path: Path, model_dir: Path, extra: str, capsys) -> tuple[dict, str]:
