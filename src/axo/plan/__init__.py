@@ -18,7 +18,7 @@ from axo.config.memory_cap import memory_cap_gib
 from axo.config.schema import AxoConfig
 from axo.plan.choose import Option, alternatives, budget_bytes, fewest_recomputed, option, resolve_setup
 from axo.plan.gpus import Gpu
-from axo.plan.memory import Recompute, checkpoint_bytes
+from axo.plan.memory import Recompute, Setup, checkpoint_bytes
 from axo.plan.shapes import ModelShape, model_shape
 
 
@@ -60,7 +60,7 @@ class RunPlan:
         return None if seconds is None or self.price_per_hour is None else seconds / 3600 * self.price_per_hour
 
 
-def configured_recompute(cfg: AxoConfig, shape: ModelShape, budget: int, setup) -> tuple[Recompute, str]:
+def configured_recompute(cfg: AxoConfig, shape: ModelShape, budget: int, setup: Setup) -> tuple[Recompute, str]:
     """The recompute choice `axo train` makes for `cfg`, and why.
 
     `gradient_checkpointing: false`: none. `true` with `gradient_checkpointing_keep_layers` set: that many

@@ -14,6 +14,7 @@ from typing import Any
 from axo.config.hardware import Hardware, detect_hardware
 from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.config.schema import AxoConfig
+from axo.models.adapters import adapter_callbacks
 from axo.models.attention import check_attention
 from axo.models.loader import load_model, load_model_config, quantization_config
 from axo.models.setup import model_for_training
@@ -97,15 +98,6 @@ def preflight(cfg: AxoConfig, hardware: Hardware, config_dir: Path | None = None
         from axo.models.adapter import check_adapter_folder
 
         check_adapter_folder(cfg.lora_model_dir)
-
-
-def adapter_callbacks(cfg: AxoConfig, model: Any) -> list[Any]:
-    """The adapter kind's own callbacks (AdaLoRA's rank budget follows the optimizer steps)."""
-    if cfg.adapter is None or cfg.lora_model_dir:
-        return []
-    from axo.models.adapters import adapter_kind
-
-    return adapter_kind(cfg.adapter).callbacks(model)
 
 
 def _peak_gib() -> float | None:
@@ -231,7 +223,8 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     recorder = RunRecorder(output_dir)
     stopper = StopOnSignal()
     watchdog = LossWatchdog(cfg.loss_watchdog_threshold, cfg.loss_watchdog_patience)
-    callbacks = [recorder, stopper, watchdog, *early_stopping(cfg, arguments), *adapter_callbacks(cfg, model)]
+    callbacks = [recorder, stopper, watchdog, *early_stopping(cfg, arguments),
+                 *adapter_callbacks(cfg, model)]
     offload = bool(cfg.activation_offloading) or cfg.gradient_checkpointing == "offload"
     if cfg.gradient_checkpointing:
         keep = 1 if cfg.gradient_checkpointing_keep_layers is None else cfg.gradient_checkpointing_keep_layers

@@ -5,10 +5,11 @@ from axo.models.adapters import adalora, lora, lycoris, orthogonal, prompts, sca
 from axo.models.adapters.base import (
     ADAPTERS,
     AdapterKind,
+    adapter_callbacks,
     adapter_kind,
     adapter_names,
     check_resumable,
     register_adapter,
 )
 
-__all__ = ["ADAPTERS", "AdapterKind", "adapter_kind", "adapter_names", "check_resumable", "register_adapter"]
+__all__ = ["ADAPTERS", "AdapterKind", "adapter_callbacks", "adapter_kind", "adapter_names", "check_resumable", "register_adapter"]

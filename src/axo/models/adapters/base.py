@@ -98,6 +98,14 @@ def adapter_kind(name: str) -> AdapterKind:
     return cls()
 
 
+def adapter_callbacks(cfg: AxoConfig, model: Any) -> list[Any]:
+    """The config's adapter kind's own TrainerCallbacks (AdaLoRA's rank budget follows the optimizer steps);
+    none for a full fine-tune or an adapter continued from `lora_model_dir`."""
+    if cfg.adapter is None or cfg.lora_model_dir:
+        return []
+    return adapter_kind(cfg.adapter).callbacks(model)
+
+
 def check_resumable(name: str, checkpoint: Any) -> None:
     """Raise ConfigError when a run of adapter kind `name` is asked to continue from `checkpoint` and cannot."""
     if not adapter_kind(name).resumable:
