@@ -22,11 +22,15 @@ KEY = "test-key-not-a-secret"
 PROMPT = "The quick brown"
 
 
-def _train(folder: Path, model_dir: Path, name: str, seed: int, preference: bool = False) -> Path:
-    """An SFT adapter, or (`preference`) a DPO-tuned one: the server takes both side by side, unchanged."""
+ADAPTER_LINES = {"lora": "adapter: lora\nlora_r: 4\nlora_target_linear: true\n", "ia3": "adapter: ia3\n",
+                 "prefix_tuning": "adapter: prefix_tuning\nprefix_num_virtual_tokens: 4\n"}
+
+
+def _train(folder: Path, model_dir: Path, name: str, seed: int, preference: bool = False, kind: str = "lora") -> Path:
+    """An SFT adapter of `kind`, or (`preference`) a DPO-tuned one: the server takes them side by side, unchanged."""
     data = f"  - path: {folder / 'pairs.jsonl'}\n    type: chatml.intel\nrl: dpo\n" if preference else \
         f"  - path: {folder / 'data.jsonl'}\n    type: alpaca\n"
-    cfg = load(f"base_model: {model_dir}\nlearning_rate: 3e-2\nadapter: lora\nlora_r: 4\nlora_target_linear: true\n"
+    cfg = load(f"base_model: {model_dir}\nlearning_rate: 3e-2\n{ADAPTER_LINES[kind]}"
                f"datasets:\n{data}micro_batch_size: 4\nmax_steps: 4\n"
                f"seed: {seed}\noutput_dir: {folder / name}\ndataset_prepared_path: {folder / 'prepared'}\n"
                "save_strategy: 'no'\n").require()
@@ -42,8 +46,10 @@ def server(tmp_path_factory, tiny_llama_dir):
                                                             "rejected": "no"}) + "\n" for i in range(8)))
     first = _train(folder, tiny_llama_dir, "first", 1)
     second = _train(folder, tiny_llama_dir, "second", 2, preference=True)  # a DPO adapter served like any other
+    scaled = _train(folder, tiny_llama_dir, "scaled", 3, kind="ia3")  # other kinds beside the LoRAs
+    prefixed = _train(folder, tiny_llama_dir, "prefixed", 4, kind="prefix_tuning")
     run = open_run(first)
-    pool = pool_for_run(run, {"first": first, "second": second}, "base")
+    pool = pool_for_run(run, {"first": first, "second": second, "scaled": scaled, "prefixed": prefixed}, "base")
     import uvicorn
 
     with socket.socket() as probe:
@@ -67,20 +73,46 @@ def _local(pool, name: str, prompt: str, tokens: int = 6) -> str:
         return generate_texts(model, pool.tokenizer, [prompt], GenerationSettings(max_new_tokens=tokens))[0]["text"]
 
 
+NAMES = ["base", "first", "second", "scaled", "prefixed"]
+
+
 def test_models_lists_base_and_adapters(server):
     client, _, _ = server
-    assert [m.id for m in client.models.list()] == ["base", "first", "second"]
+    assert [m.id for m in client.models.list()] == NAMES
 
 
-def test_each_model_name_selects_its_adapter(server):
+def test_each_model_name_selects_its_adapter(server, tiny_llama_dir):
+    """Each name answers as its adapter loaded alone with plain peft on a fresh base (the base as the base),
+    whatever kinds are served beside it, and in any order of requests."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
     client, pool, _ = server
     outputs = {}
-    for name in ("base", "first", "second"):
+    for name in [*NAMES, *reversed(NAMES)]:
         reply = client.completions.create(model=name, prompt=PROMPT, max_tokens=6, temperature=0)
-        outputs[name] = reply.choices[0].text
-        assert outputs[name] == _local(pool, name, PROMPT)
-        assert reply.usage.completion_tokens >= 1
-    assert len(set(outputs.values())) == 3, outputs  # three different models answered
+        outputs.setdefault(name, reply.choices[0].text)
+        assert reply.choices[0].text == outputs[name] and reply.usage.completion_tokens >= 1
+    for name in NAMES:
+        alone = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+        if name != "base":
+            alone = PeftModel.from_pretrained(alone, pool.adapters[name])
+        settings = GenerationSettings(max_new_tokens=6)
+        assert outputs[name] == generate_texts(alone.eval(), pool.tokenizer, [PROMPT], settings)[0]["text"], name
+    assert len(set(outputs.values())) == len(NAMES), outputs  # five different models answered
+
+
+def test_the_kinds_share_the_base_weights(server):
+    """One module tree per adapter kind (LoRA, IA3, prefix tuning here), all holding the base's own tensors."""
+    _, pool, _ = server
+    trees = {id(model): model for model in pool.adapted.values()}
+    assert len(trees) == 3
+    base = {name: p.data_ptr() for name, p in pool.model.named_parameters()}
+    for tree in trees.values():
+        held = {name.replace("base_model.model.", "").replace(".base_layer", ""): p.data_ptr()
+                for name, p in tree.get_base_model().named_parameters() if not p.requires_grad}
+        assert {name: held[name] for name in base} == base
+    assert not hasattr(pool.model, "peft_config")  # the base served as loaded
 
 
 def test_chat_completion_and_streaming_agree(server):

@@ -52,6 +52,8 @@ def test_the_command_fits_the_adapters(run_dir, tmp_path):
 @pytest.mark.parametrize(("config", "says"), [
     ({"modules_to_save": ["embed_tokens", "lm_head"]}, "axo merge-lora"),
     ({"r": 1024}, "up to 512"),
+    ({"peft_type": "IA3"}, "is IA3; vLLM serves LoRA adapters only"),
+    ({"peft_type": "PREFIX_TUNING"}, "--engine hf"),
 ])
 def test_adapters_vllm_cannot_load_are_refused(tmp_path, config, says):
     with pytest.raises(ConfigError, match=says):

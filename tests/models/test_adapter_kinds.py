@@ -123,17 +123,6 @@ def test_inference_runs_a_non_lora_kind(kind, tmp_path: Path, tiny_llama_dir: Pa
     assert answer["instruction"] == "Tip 1?" and isinstance(answer["output"], str)
 
 
-def test_serve_refuses_adapters_of_different_kinds_before_loading(tmp_path: Path, tiny_llama_dir: Path, workspace):
-    from typer.testing import CliRunner
-
-    from axo.cli.main import app
-
-    lora, ia3 = _trained_run(tmp_path, tiny_llama_dir, "lora"), _trained_run(tmp_path, tiny_llama_dir, "ia3")
-    result = CliRunner().invoke(app, ["serve", str(lora), "--adapter", f"scaled={ia3}", "--port", "9"])
-    assert result.exit_code == 1
-    assert "adapters are of different kinds: lora (LORA), scaled (IA3)" in result.output
-
-
 @pytest.mark.parametrize("kind", ["ia3", "loha", "prompt_tuning"])
 def test_a_resumed_run_continues_exactly(kind, tmp_path: Path, tiny_llama_dir: Path):
     """Trained 4 steps with checkpoints at 2 and 4; then back to checkpoint 2 and resumed: steps 3 and 4 again."""

@@ -83,10 +83,11 @@ def serve(
     if engine != "hf":
         raise typer.BadParameter("use `hf` or `vllm`", param_hint="--engine")
     _require_server_packages(err)
-    from axo.infer.server import check_adapter_kinds, pool_for_run, run_server
+    from axo.infer.adapter_sets import adapter_kinds
+    from axo.infer.server import pool_for_run, run_server
 
     try:
-        check_adapter_kinds(adapters)
+        adapter_kinds(adapters)  # a damaged adapter is told before the base model loads
     except ConfigError as exc:
         print_errors(err, exc.problems)
         raise typer.Exit(1) from None

@@ -1,8 +1,8 @@
 """An OpenAI-compatible HTTP server: `/v1/models`, `/v1/completions`, `/v1/chat/completions` (with
-streaming), for the base model plus any number of LoRA adapters, each selected by its model name.
+streaming), for the base model plus any number of adapters of any kinds, each selected by its model name.
 
-The base model is loaded once; adapters are attached to it with peft and switched per request (the base
-itself is served with the adapters disabled). Requests take turns on the model in arrival order
+The base model is loaded once; adapters are attached with peft, one module tree per adapter kind sharing the
+base's weights (infer/adapter_sets.py), and switched per request; the base itself is served as loaded. Requests take turns on the model in arrival order
 (`TurnQueue`); each generation runs in a thread of its own and stops at the next token when its client
 goes away, its time limit passes or the server shuts down (issue 15: a dropped stream used to hold the
 model for good).
@@ -23,7 +23,6 @@ from typing import Any, AsyncIterator, Callable, Iterator
 
 from pydantic import BaseModel, Field
 
-from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.infer.api_errors import ApiError, as_api_error, busy, error_response
 from axo.infer.generate import GenerationSettings, generate_texts, stream_text
 from axo.infer.turns import Job, TurnQueue
@@ -71,21 +70,16 @@ class ServeLimits:
 
 
 class ModelPool:
-    """One base model with named adapters; `use(name)` makes that name the active model."""
+    """One base model with named adapters of any kinds; `use(name)` makes that name the active model."""
 
     def __init__(self, model: Any, tokenizer: Any, base_name: str, adapters: dict[str, Path], max_queue: int = 64):
+        from axo.infer.adapter_sets import attach_adapters
+
         self.tokenizer = tokenizer
         self.base_name = base_name
-        self.adapter_names = list(adapters)
-        self.model = model
-        if adapters:
-            from peft import PeftModel
-
-            first, *rest = adapters.items()
-            self.model = PeftModel.from_pretrained(model, first[1], adapter_name=first[0])
-            for name, path in rest:
-                self.model.load_adapter(path, adapter_name=name)
-        self.model.eval()
+        self.adapters = dict(adapters)  # name -> adapter folder
+        self.model = model.eval()
+        self.adapted = attach_adapters(model, adapters) if adapters else {}  # name -> its kind's PeftModel
         self.turns = TurnQueue(max_queue)
         # Requests are measured on the event loop while a generation thread may be tokenizing: a fast
         # tokenizer used from two threads at once can fail with "Already borrowed", so each thread has its own.
@@ -94,7 +88,7 @@ class ModelPool:
 
     @property
     def names(self) -> list[str]:
-        return [self.base_name, *self.adapter_names]
+        return [self.base_name, *self.adapters]
 
     @contextmanager
     def use(self, name: str, job: Job | None = None) -> Iterator[Any]:
@@ -118,12 +112,10 @@ class ModelPool:
                         else "The request was cancelled while waiting for the model." if job.cancelled.is_set()
                         else "The request timed out waiting for the model.")
         try:
-            if name == self.base_name and self.adapter_names:
-                with self.model.disable_adapter():
-                    yield self.model
+            if name in self.adapted:
+                self.adapted[name].set_adapter(name)
+                yield self.adapted[name]
             else:
-                if self.adapter_names:
-                    self.model.set_adapter(name)
                 yield self.model
         finally:
             self.turns.done()
@@ -392,20 +384,6 @@ def _usage(results: list[dict[str, Any]]) -> dict[str, int]:
     prompt = sum(r["prompt_tokens"] for r in results)
     completion = sum(r["completion_tokens"] for r in results)
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-
-def check_adapter_kinds(adapters: dict[str, Path]) -> None:
-    """peft holds adapters of one kind on one base model. Raises ConfigError naming each adapter's kind when
-    they differ (before anything loads)."""
-    from axo.infer.merge import adapter_config
-
-    kinds = {name: adapter_config(path).get("peft_type", "LORA") for name, path in adapters.items()}
-    if len(set(kinds.values())) > 1:
-        listed = ", ".join(f"{name} ({kind})" for name, kind in kinds.items())
-        raise ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, "--adapter", f"the adapters are of different "
-                                   f"kinds: {listed}; peft serves adapters of one kind on one base model.",
-                                   "Serve each kind from its own `axo serve` (another --port), or merge the others "
-                                   "into standalone models with `axo merge`.")])
 
 
 def pool_for_run(run: Any, adapters: dict[str, Path], base_name: str, max_queue: int = 64) -> ModelPool:

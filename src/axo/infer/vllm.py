@@ -27,9 +27,16 @@ def adapter_rank(adapter_dir: Path) -> int:
     """The largest LoRA rank in an adapter folder (its `r` and every `rank_pattern` value).
 
     Raises:
-        ConfigError: the adapter trains whole modules (`modules_to_save`), which vLLM's LoRA cannot load.
+        ConfigError: the adapter is not LoRA, or it trains whole modules (`modules_to_save`): vLLM's LoRA support
+            loads neither.
     """
     config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    kind = config.get("peft_type", "LORA")
+    if kind != "LORA":
+        merge = ("Merge it into the base first (`axo merge` on its run) and serve the merged folder with vLLM, or "
+                 "serve it with `--engine hf`." if kind not in ("PROMPT_TUNING", "PREFIX_TUNING", "P_TUNING")
+                 else "Serve it with `--engine hf` (its virtual tokens cannot be merged into the base).")
+        raise _error(f"the adapter in {adapter_dir} is {kind}; vLLM serves LoRA adapters only.", merge)
     if config.get("modules_to_save"):
         raise _error(f"the adapter in {adapter_dir} also trains whole modules ({', '.join(config['modules_to_save'])}),"
                      " which vLLM's LoRA support does not load.",
