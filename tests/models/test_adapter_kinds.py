@@ -137,17 +137,33 @@ def test_a_resumed_run_continues_exactly(kind, tmp_path: Path, tiny_llama_dir: P
     assert again == pytest.approx(first[2:], abs=1e-6)
 
 
-def test_adalora_says_it_cannot_resume_yet(tmp_path: Path, tiny_llama_dir: Path):
+def test_adalora_resumes_exactly_with_its_rank_allocator(tmp_path: Path, tiny_llama_dir: Path):
+    """6 steps (warm-up 1, ranks pruned at steps 2-4, fixed at 5, masked at 6), checkpoints at 2, 4, 6; back to
+    checkpoint 2 and resumed: the same losses and the same pruned adapter. Without the allocator's saved scores
+    step 3's pruning would differ. A checkpoint without that state is refused before anything loads."""
+    import json
     import shutil
+
+    from safetensors.torch import load_file
 
     from axo.config.problems import ConfigError
 
     text = tiny_lora_config(tmp_path, tiny_llama_dir, "run", KIND_KEYS["adalora"] + "save_steps: 2\n",
-                            steps="max_steps: 4").replace("adapter: lora", "adapter: adalora")
+                            steps="max_steps: 6").replace("adapter: lora", "adapter: adalora")
     cfg = load(text).require()
-    train(cfg, progress=False)
-    shutil.rmtree(tmp_path / "run" / "checkpoint-4")
-    with pytest.raises(ConfigError, match="cannot continue from a checkpoint"):
+    run = tmp_path / "run"
+    first = [r["loss"] for r in train(cfg, progress=False).metrics if "loss" in r]
+    weights, config = load_file(run / "adapter_model.safetensors"), json.loads((run / "adapter_config.json").read_text())
+    assert config["rank_pattern"] and not all(all(mask) for mask in config["rank_pattern"].values())  # pruned
+    shutil.rmtree(run / "checkpoint-4")
+    shutil.rmtree(run / "checkpoint-6")
+    again = [r["loss"] for r in train(cfg, progress=False, resume=True).metrics if "loss" in r]
+    assert again == pytest.approx(first[2:], abs=1e-6)
+    assert json.loads((run / "adapter_config.json").read_text())["rank_pattern"] == config["rank_pattern"]
+    resumed = load_file(run / "adapter_model.safetensors")
+    assert resumed.keys() == weights.keys() and all(torch.allclose(resumed[k], weights[k], atol=1e-6) for k in weights)
+    (run / "checkpoint-6" / "adalora_state.safetensors").unlink()
+    with pytest.raises(ConfigError, match="without AdaLoRA's rank allocator state"):
         train(cfg, progress=False, resume=True)
 
 

@@ -18,6 +18,7 @@ import json
 import re
 import shutil
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,21 @@ _CHECKPOINT = re.compile(rf"^{PREFIX}(\d+)$")
 _WEIGHTS = ("adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
             "adapter_model.bin")
 _PICKLED = (".pt", ".pth", ".bin")  # torch.save archives
+
+
+class CheckpointState:
+    """A part of a run's state that transformers' checkpoints do not hold (AdaLoRA's rank allocator). A
+    TrainerCallback deriving from this adds its files to each checkpoint while it is staged (so they are
+    published, or dropped, with it) and reads them back when the run resumes, after the Trainer has loaded the
+    weights (`AxoTrainerMixin`)."""
+
+    def saving(self, folder: Path | None) -> AbstractContextManager:
+        """Entered around the Trainer's save of a checkpoint into `folder` (None on processes that do not
+        write); on a clean exit the part's files are in `folder`."""
+        return nullcontext()
+
+    def restore(self, folder: Path) -> None:
+        """Read the part back from checkpoint `folder`."""
 
 
 class CheckpointError(ConfigError):

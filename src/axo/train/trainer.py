@@ -1,6 +1,7 @@
 """axo's Trainer behaviour, as a mixin over transformers' Trainer or any TRL trainer built on it: an exact count
-of trained tokens, atomic checkpoints, activation offloading. `AxoTrainer` is the SFT/classification trainer;
-the preference and reward modes mix the same class into TRL's trainers (train/modes/)."""
+of trained tokens, atomic checkpoints (with the state of callbacks that keep their own: `CheckpointState`),
+activation offloading. `AxoTrainer` is the SFT/classification trainer; the preference and reward modes mix the
+same class into TRL's trainers (train/modes/)."""
 
 from __future__ import annotations
 
@@ -85,7 +86,10 @@ class AxoTrainerMixin:
         staged = staging / f"{checkpoints.PREFIX}{step}"
         self._staging_root = staging
         try:
-            super()._save_checkpoint(model, trial)
+            with contextlib.ExitStack() as parts:
+                for part in self._checkpoint_states():
+                    parts.enter_context(part.saving(staged if self.args.should_save else None))
+                super()._save_checkpoint(model, trial)
             fault_during_save(step)
         except Exception as exc:  # noqa: BLE001 - the staged copy goes whatever failed; non-disk errors re-raised
             self._drop_staged(staged, exc, f"saving checkpoint {step}")
@@ -103,6 +107,14 @@ class AxoTrainerMixin:
             checkpoints.rotate(output_dir, self.args.save_total_limit, newest=final)
         self.accelerator.wait_for_everyone()
         self.last_checkpoint = output_dir / f"{checkpoints.PREFIX}{step}"
+
+    def _checkpoint_states(self) -> list[checkpoints.CheckpointState]:
+        return [cb for cb in self.callback_handler.callbacks if isinstance(cb, checkpoints.CheckpointState)]
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        for part in self._checkpoint_states():
+            part.restore(Path(resume_from_checkpoint))
 
     def _drop_staged(self, staged: Path, exc: Exception, what: str) -> None:
         """Remove a checkpoint that failed half-way at once (not at the next start), then raise: a

@@ -4,6 +4,7 @@ registers a subclass; `models/adapter.py` builds the adapter from whichever the 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from axo.config.problems import ConfigError, Kind, Problem, Severity
@@ -33,7 +34,6 @@ class AdapterKind:
     on_4bit_base: ClassVar[bool] = False  # PEFT has a bitsandbytes 4-bit layer for it
     packs: ClassVar[bool] = True  # can train on packed rows (several samples in one row)
     fused_lora: ClassVar[bool] = False  # axo's fused LoRA path applies (models/fused_lora.py)
-    resumable: ClassVar[bool] = True  # a run continues from its checkpoints
 
     def options(self, cfg: AxoConfig, model: Any, total_steps: int | None) -> dict[str, Any]:
         """The PEFT config's arguments for `cfg`."""
@@ -76,6 +76,9 @@ class AdapterKind:
         """TrainerCallbacks the kind needs while training (AdaLoRA's rank budget)."""
         return []
 
+    def check_resume(self, checkpoint: Path) -> None:
+        """Raise ConfigError when a run cannot continue from `checkpoint` (before anything loads)."""
+
 
 def mlp_modules(targets: Any) -> list[str] | None:
     """The MLP projections among `targets` (IA³ scales their inputs rather than their outputs)."""
@@ -106,14 +109,9 @@ def adapter_callbacks(cfg: AxoConfig, model: Any) -> list[Any]:
     return adapter_kind(cfg.adapter).callbacks(model)
 
 
-def check_resumable(name: str, checkpoint: Any) -> None:
-    """Raise ConfigError when a run of adapter kind `name` is asked to continue from `checkpoint` and cannot."""
-    if not adapter_kind(name).resumable:
-        raise ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, "adapter", f"`adapter: {name}` runs cannot "
-                                   f"continue from a checkpoint ({checkpoint}) yet: its pruned ranks no longer fit "
-                                   "a fresh adapter, and peft's rank allocator keeps its state outside checkpoints.",
-                                   "Start the run again (another output_dir, or without --resume / "
-                                   "resume_from_checkpoint), or train `adapter: lora`.")])
+def check_resumable(name: str, checkpoint: Path) -> None:
+    """Raise ConfigError when a run of adapter kind `name` cannot continue from `checkpoint`."""
+    adapter_kind(name).check_resume(checkpoint)
 
 
 def adapter_names() -> list[str]:
