@@ -51,3 +51,24 @@ def test_nothing_to_evaluate_is_a_clear_error(tmp_path, tiny_llama_dir):
     train(cfg, progress=False)
     outcome = CliRunner().invoke(app, ["evaluate", str(tmp_path / "run")])
     assert outcome.exit_code == 1 and "nothing to evaluate" in outcome.stderr
+
+
+@pytest.mark.parametrize(("kind", "keys"), [("ia3", ""), ("loha", "loha_r: 4\n"), ("prefix_tuning", ""),
+                                            ("prompt_tuning", "prompt_tuning_num_virtual_tokens: 3\n")])
+def test_every_adapter_kind_evaluates_to_the_trainers_loss(kind, keys, tmp_path, tiny_llama_dir):
+    """The loss `axo evaluate` computes is the one the Trainer reported, for kinds that scale, replace or prepend
+    (prompt tuning's logits include its virtual tokens' positions), and generation metrics run."""
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps({"instruction": f"Say {i}.", "output": f"{i}"}) + "\n"
+                                                 for i in range(12)))
+    cfg = load(f"base_model: {tiny_llama_dir}\nlearning_rate: 1e-2\nadapter: {kind}\n{keys}datasets:\n"
+               f"  - path: {tmp_path / 'data.jsonl'}\n    type: alpaca\nval_set_size: 0.25\nmicro_batch_size: 4\n"
+               f"max_steps: 2\noutput_dir: {tmp_path / 'run'}\ndataset_prepared_path: {tmp_path / 'prepared'}\n"
+               "save_strategy: 'no'\n").require()
+    result = train(cfg, progress=False)
+    (tmp_path / "refs.jsonl").write_text(json.dumps({"instruction": "Say 1.", "output": "1"}) + "\n")
+    outcome = CliRunner().invoke(app, ["evaluate", str(result.output_dir), "-r", str(tmp_path / "refs.jsonl"),
+                                       "--max-new-tokens", "3"])
+    assert outcome.exit_code == 0, outcome.output
+    saved = json.loads((result.output_dir / "eval_results.json").read_text())["adapter"]
+    assert saved["eval_loss"] == pytest.approx(result.eval_loss, rel=1e-4)
+    assert saved["generation"]["rows"] == 1

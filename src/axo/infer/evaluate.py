@@ -82,6 +82,8 @@ def loss_and_perplexity(model: Any, tokenizer: Any, samples: list[Any], batch_si
         batch = {k: v.to(model.device) for k, v in batch.items()}
         with torch.no_grad():
             logits = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits
+        # a prompt-tuned model's logits also cover its virtual tokens, which come first
+        logits = logits[:, -batch["input_ids"].shape[1]:]
         labels = batch["labels"][:, 1:]
         total += torch.nn.functional.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
                                                    labels.reshape(-1), ignore_index=-100, reduction="sum").item()

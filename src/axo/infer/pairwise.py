@@ -41,7 +41,7 @@ def _sequence_logps(model: Any, tokenizer: Any, items: list[tuple[str, str]], ba
             targets[row, start:len(sequence)] = torch.tensor(sequence[start:])
         with torch.no_grad():
             logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
-                           use_cache=False).logits[:, :-1].float()
+                           use_cache=False).logits[:, -width:-1].float()  # (prompt tuning's virtual tokens first)
         labels = targets[:, 1:].to(logits.device)
         logps = torch.log_softmax(logits, dim=-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
         out += (logps * (labels != -100)).sum(-1).tolist()
