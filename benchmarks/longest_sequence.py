@@ -2,7 +2,7 @@
 
     python benchmarks/longest_sequence.py --out DIR [--caps 24,80] [--frameworks axo,unsloth]
         [--lengths 8192,16384,32768,49152,65536,98304,131072] [--cap-lengths 80=65536,131072,196608,262144]
-        [--work /tmp/axo-speed] [--steps 2] [--child-timeout 900] [--fresh-bisect] [--alloc-conf CONF]
+        [--work /tmp/axo-speed] [--steps 2] [--child-timeout 900] [--fresh-bisect|--no-bisect] [--alloc-conf CONF]
         [--ballast] [--unsloth-site DIR]
 
 Model: Llama-3.1-8B shapes with random weights (`speed.write_model`, shared with speed.py under --work). QLoRA:
@@ -695,7 +695,7 @@ def parent_main(args: argparse.Namespace) -> None:
         lengths = parse_lengths(per_cap.get(cap_key(cap), args.lengths))
         for framework in frameworks:
             key = cap_key(cap)
-            settings = {"lengths": lengths, "steps": args.steps, "fresh_bisect": args.fresh_bisect,
+            settings = {"lengths": lengths, "steps": args.steps, "fresh_bisect": args.fresh_bisect, "bisect": not args.no_bisect,
                         "alloc_conf": args.alloc_conf or None, "ballast": args.ballast}
             outcomes: list[dict] = []
             shown = [0]
@@ -712,9 +712,10 @@ def parent_main(args: argparse.Namespace) -> None:
                 shown[0] = len(data.get("trials", []))
 
             print(f"--- {framework}, cap {key} GiB, lengths {lengths}", flush=True)
-            outcomes.append(run_child(args, framework, cap, lengths, bisect=not args.fresh_bisect, tag="",
-                                      on_progress=progress))
-            middle = next_bisection(outcomes[0]["data"].get("trials", [])) if args.fresh_bisect else None
+            outcomes.append(run_child(args, framework, cap, lengths, bisect=not (args.fresh_bisect or args.no_bisect),
+                                      tag="", on_progress=progress))
+            fresh = args.fresh_bisect and not args.no_bisect
+            middle = next_bisection(outcomes[0]["data"].get("trials", [])) if fresh else None
             if middle is not None and not outcomes[0]["timed_out"]:
                 outcomes.append(run_child(args, framework, cap, [middle], bisect=False, tag="-bisect",
                                           on_progress=lambda data: None))
@@ -750,7 +751,8 @@ def main() -> None:
     parser.add_argument("--cap", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--no-bisect", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-bisect", action="store_true",
+                        help="only the given lengths (e.g. one length for each framework: does it train?)")
     args = parser.parse_args()
     if args.child:
         raise SystemExit(child_main(args))
