@@ -41,8 +41,10 @@ the cap with a driver allocation, so code that sizes itself from free memory see
   load_in_4bit=True, local_files_only=True)` and `get_peft_model(r=64, lora_alpha=128, lora_dropout=0,
   bias="none", target_modules=[...], use_gradient_checkpointing="unsloth")` once; per trial a plain transformers
   Trainer as `unsloth_run.plain_trainer` builds it (same recipe, no saving). Unsloth's own defaults stay, among
-  them `PYTORCH_ALLOC_CONF=expandable_segments:True`, which it sets on import; axo's child keeps torch's default
-  allocator (`--alloc-conf` sets one for both; the child's env record says what each ran with).
+  them `PYTORCH_ALLOC_CONF=expandable_segments:True`, which it sets on import; axo's child sets what `axo train`
+  sets (`axo.train.allocator.choose_allocator`: the same expandable segments since 2026-12-04; the first 24 GiB run
+  of that day had torch's default allocator in axo's child) — `--alloc-conf` sets one for both; the child's env
+  record says what each ran with.
 
 Writes DIR/longest_sequence.json — {framework: {cap: {"trials": [...], "longest_ok": T, "bounded_by": first
 failing T or null, "extrapolated": ..., "env": ..., ...}}} — while each child runs (within ~15 s of each trial)
@@ -529,6 +531,10 @@ def child_main(args: argparse.Namespace) -> int:
     for key in ("UNSLOTH_DISABLE_STATISTICS", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ.setdefault(key, "1")
     sys.path.insert(0, str(HERE))  # unsloth_run, speed_tools
+    if args.child == "axo":  # what `axo train` does before torch loads (train/allocator.py); Unsloth sets its own
+        from axo.train.allocator import choose_allocator
+
+        choose_allocator()
     state = ChildState(args.result)
     lengths = parse_lengths(args.lengths)
     try:
@@ -695,8 +701,8 @@ def parent_main(args: argparse.Namespace) -> None:
         lengths = parse_lengths(per_cap.get(cap_key(cap), args.lengths))
         for framework in frameworks:
             key = cap_key(cap)
-            settings = {"lengths": lengths, "steps": args.steps, "fresh_bisect": args.fresh_bisect, "bisect": not args.no_bisect,
-                        "alloc_conf": args.alloc_conf or None, "ballast": args.ballast}
+            settings = {"lengths": lengths, "steps": args.steps, "fresh_bisect": args.fresh_bisect,
+                        "bisect": not args.no_bisect, "alloc_conf": args.alloc_conf or None, "ballast": args.ballast}
             outcomes: list[dict] = []
             shown = [0]
 

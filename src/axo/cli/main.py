@@ -75,9 +75,11 @@ def main() -> None:
     exit `BUG_EXIT`."""
     from axo.config.redact import install_redaction, redact_text
     from axo.torch_free import hide_torch_for
+    from axo.train.allocator import choose_allocator
     from axo.train.upstream_warnings import silence_upstream_deprecations
 
     silence_upstream_deprecations()  # every command that builds a peft model would print them
+    choose_allocator()  # expandable segments unless the user set torch's allocator (train/allocator.py)
     install_redaction()  # no log line or traceback shows a password or token (config/redact.py)
     try:
         hide_torch_for(sys.argv[1:])  # `axo preprocess` tokenizes without importing torch (torch_free.py)

@@ -90,7 +90,10 @@ def mean_sample(data: Any) -> float | None:
 
 
 def plan_record(plan: RunPlan | None, measured_peak_gib: float | None) -> dict[str, Any] | None:
-    """What provenance.json says about the memory plan: the choice, why, predicted and measured peak."""
+    """What provenance.json says about the memory plan: the choice, why, predicted and measured peak, and the
+    CUDA allocator setting it ran with (train/allocator.py)."""
+    from axo.train.allocator import allocator_setting
+
     if plan is None:
         return None
     chosen = plan.chosen
@@ -99,7 +102,8 @@ def plan_record(plan: RunPlan | None, measured_peak_gib: float | None) -> dict[s
             "predicted_peak_gib": round(chosen.memory.gib(), 2),
             "predicted_parts_gib": {k: round(v / 2**30, 3) for k, v in chosen.memory.parts.items()},
             "measured_peak_gib": None if measured_peak_gib is None else round(measured_peak_gib, 2),
-            "predicted_step_s": round(chosen.step_s * chosen.setup.accumulation, 4), "gpu": plan.gpu.name}
+            "predicted_step_s": round(chosen.step_s * chosen.setup.accumulation, 4), "gpu": plan.gpu.name,
+            "allocator": allocator_setting()}
 
 
 def offload_layer_inputs(arguments: Any, model: Any, say: Callable[[str], None]) -> None:
