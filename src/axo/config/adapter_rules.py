@@ -7,10 +7,6 @@ from axo.config.problems import Kind, Severity
 from axo.config.schema import AxoConfig
 from axo.config.schema.adapter_kinds import AdapterKindsSection
 
-# A kind's own keys start with its prefix (prefix_tuning's keys start with "prefix_").
-_PREFIXES = {"adalora": "adalora_", "ia3": "ia3_", "loha": "loha_", "lokr": "lokr_", "oft": "oft_", "boft": "boft_",
-             "vera": "vera_", "prefix_tuning": "prefix_", "prompt_tuning": "prompt_tuning_"}
-
 
 def adapter_findings(cfg: AxoConfig, user_set: set[str]) -> list:
     """Findings (config/rules.py `Finding`) for `adapter:` and the kinds' keys."""
@@ -18,8 +14,9 @@ def adapter_findings(cfg: AxoConfig, user_set: set[str]) -> list:
     from axo.models.adapters import ADAPTERS
 
     found: list[Finding] = []
+    owners = {key: name for name in ADAPTERS.all() for key in ADAPTERS.get(name).own_keys()}
     for key in sorted(user_set & set(AdapterKindsSection.model_fields)):
-        owner = next((kind for kind, prefix in _PREFIXES.items() if key.startswith(prefix)), None)
+        owner = owners.get(key)
         if owner is not None and owner != cfg.adapter:
             found.append(Finding(key, f"has no effect: it is a key of `adapter: {owner}`, and this config trains "
                                  f"{f'`adapter: {cfg.adapter}`' if cfg.adapter else 'a full fine-tune'}.",
@@ -34,9 +31,13 @@ def adapter_findings(cfg: AxoConfig, user_set: set[str]) -> list:
     if cfg.load_in_4bit and not kind.on_4bit_base:
         found.append(Finding("load_in_4bit", f"`adapter: {cfg.adapter}` cannot train on a 4-bit base: peft has no "
                              "bitsandbytes 4-bit layer for it.", "Remove `load_in_4bit` (train on the bf16 base), or "
-                             "use `qlora`, `adalora` or `ia3`, which have one."))
+                             f"use one of the kinds that have one: {', '.join(_on_4bit(ADAPTERS))}."))
     if cfg.sample_packing and not kind.packs:
         found.append(Finding("sample_packing", f"cannot be used with `adapter: {cfg.adapter}`: its virtual tokens "
                              "come before each row, so the samples packed after the first would never see them.",
                              "Set `sample_packing: false`."))
     return found
+
+
+def _on_4bit(adapters) -> list[str]:
+    return [f"`{name}`" for name in adapters.all() if adapters.get(name).on_4bit_base]

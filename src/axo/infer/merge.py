@@ -103,7 +103,7 @@ def read_adapter(adapter_dir: Path) -> Adapter:
     return adapter
 
 
-def _prompt_learning(config: dict[str, Any]) -> bool:
+def prompt_learning(config: dict[str, Any]) -> bool:
     """Whether the adapter is a prompt-learning kind (prefix/prompt tuning…), which peft cannot merge."""
     from peft import PromptLearningConfig
     from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
@@ -347,7 +347,7 @@ def merge_lora(target: str | Path, *, lora_model_dir: Path | None = None, output
 
     config = adapter_config(adapter_dir)
     kind = config.get("peft_type", "LORA")
-    if _prompt_learning(config):
+    if prompt_learning(config):
         raise _error(f"the adapter in {adapter_dir} is {kind}: trained virtual tokens in front of the input, not a "
                      "change of the base's weights, so there is nothing to merge.",
                      "Use the run as it is: `axo inference`, `axo evaluate` and `axo serve` load base and adapter together.")

@@ -33,9 +33,11 @@ def adapter_rank(adapter_dir: Path) -> int:
     config = json.loads((adapter_dir / "adapter_config.json").read_text())
     kind = config.get("peft_type", "LORA")
     if kind != "LORA":
-        merge = ("Merge it into the base first (`axo merge` on its run) and serve the merged folder with vLLM, or "
-                 "serve it with `--engine hf`." if kind not in ("PROMPT_TUNING", "PREFIX_TUNING", "P_TUNING")
-                 else "Serve it with `--engine hf` (its virtual tokens cannot be merged into the base).")
+        from axo.infer.merge import prompt_learning
+
+        merge = ("Serve it with `--engine hf` (its virtual tokens cannot be merged into the base)."
+                 if prompt_learning(config) else "Merge it into the base first (`axo merge` on its run) and serve "
+                 "the merged folder with vLLM, or serve it with `--engine hf`.")
         raise _error(f"the adapter in {adapter_dir} is {kind}; vLLM serves LoRA adapters only.", merge)
     if config.get("modules_to_save"):
         raise _error(f"the adapter in {adapter_dir} also trains whole modules ({', '.join(config['modules_to_save'])}),"

@@ -72,6 +72,11 @@ class AdapterKind:
         task = TaskType.SEQ_CLS if cfg.num_labels is not None else TaskType.CAUSAL_LM
         return config_class(task_type=task, **options)
 
+    @classmethod
+    def own_keys(cls) -> set[str]:
+        """axo's config keys that belong to this kind (its `keys` and `targets_key`)."""
+        return set(cls.keys) | ({cls.targets_key} if cls.targets_key else set())
+
     def callbacks(self, model: Any) -> list[Any]:
         """TrainerCallbacks the kind needs while training (AdaLoRA's rank budget)."""
         return []
