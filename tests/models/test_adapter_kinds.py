@@ -178,18 +178,24 @@ def test_a_lora_key_a_kind_cannot_take_is_named(tmp_path: Path, tiny_llama_dir: 
     assert problem.key == "peft_layers_to_transform" and "IA3Config has no `layers_to_transform`" in problem.message
 
 
-def test_a_prefix_tuned_run_generates_with_its_prefix(tmp_path: Path, tiny_llama_dir: Path):
-    """peft 0.21 + transformers 5.25 lose the prefix when generate() builds its own KV cache: axo generates
-    prefix-tuned models without it, as peft's own cache-less path does."""
-    from axo.infer.generate import GenerationSettings, generate_texts
+@pytest.mark.parametrize("kind", CPU_KINDS)
+def test_every_kind_generates_what_its_forward_pass_predicts(kind, tmp_path: Path, tiny_llama_dir: Path):
+    """`axo inference`'s generation (batched, left-padded, with the KV cache; streamed for the server) gives the
+    tokens of a plain greedy loop over the forward pass the kind trained with. peft 0.21's own generate path misses
+    them for prompt and prefix tuning (infer/virtual_tokens.py)."""
+    from axo.infer.generate import GenerationSettings, generate_texts, stream_text
     from axo.infer.loading import load_for_inference
     from axo.infer.run_dir import open_run
 
-    model, tokenizer = load_for_inference(open_run(_trained_run(tmp_path, tiny_llama_dir, "prefix_tuning")))
-    assert model.generation_config.use_cache is False
-    prompt = "### Instruction:\nTip 3?\n\n### Response:\n"
-    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
-    with torch.no_grad():
-        want = model.generate(**ids, max_new_tokens=5, do_sample=False, use_cache=False)
-    got = generate_texts(model, tokenizer, [prompt], GenerationSettings(max_new_tokens=5))[0]["text"]
-    assert got == tokenizer.decode(want[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    model, tokenizer = load_for_inference(open_run(_trained_run(tmp_path, tiny_llama_dir, kind)))
+    prompts = ["### Instruction:\nTip 3?\n\n### Response:\n", "### Instruction:\nHi\n\n### Response:\n"]
+    settings = GenerationSettings(max_new_tokens=6)
+    got = generate_texts(model, tokenizer, prompts, settings)
+    for prompt, reply in zip(prompts, got):
+        ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            for _ in range(reply["completion_tokens"]):
+                ids = torch.cat([ids, model(input_ids=ids).logits[:, -1:].argmax(-1)], dim=1)
+        new = ids[0, ids.shape[1] - reply["completion_tokens"]:]
+        assert reply["text"] == tokenizer.decode(new, skip_special_tokens=True)
+    assert "".join(stream_text(model, tokenizer, prompts[0], settings)) == got[0]["text"]

@@ -65,10 +65,13 @@ def _pad(sequences: list[list[int]], labels: list[list[int]] | None, pad: int, d
 
 def _answers(model: Any, tokenizer: Any, prompts: list[list[int]], max_new_tokens: int) -> list[str]:
     """Greedy answers, each cut at EOS."""
-    batch = _pad(prompts, None, tokenizer.pad_token_id, model.device)
+    from axo.infer.virtual_tokens import generation_inputs
+
+    generator, batch = generation_inputs(model, _pad(prompts, None, tokenizer.pad_token_id, model.device),
+                                         tokenizer.pad_token_id)
     with torch.no_grad():
-        output = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+        output = generator.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                    pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     return [tokenizer.decode(tokens, skip_special_tokens=True).strip()
             for tokens in output[:, batch["input_ids"].shape[1]:]]
 

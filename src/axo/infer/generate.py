@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from axo.infer.virtual_tokens import generation_inputs
+
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -23,12 +25,12 @@ class GenerationSettings:
     greedy: bool = False
     stop: tuple[str, ...] = ()
 
-    def generate_kwargs(self, model: Any = None) -> dict[str, Any]:
+    def generate_kwargs(self) -> dict[str, Any]:
         sample = not self.greedy and self.temperature > 0
         # The loader switches the model's cache off for packed training; generating without it recomputes the
         # whole prefix for every new token (5x slower for 64 tokens on SmolLM2-135M).
         kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": sample,
-                                  "use_cache": cache_works(model)}
+                                  "use_cache": True}
         if sample:
             kwargs.update(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k)
         else:
@@ -36,14 +38,6 @@ class GenerationSettings:
         if self.repetition_penalty is not None:
             kwargs["repetition_penalty"] = self.repetition_penalty
         return kwargs
-
-
-def cache_works(model: Any) -> bool:
-    """Whether generation may use the KV cache: not for a prefix-tuned peft model — with peft 0.21 and
-    transformers 5.25, generate() then builds its own cache and the trained prefix is lost (the answers are the
-    base model's); without the cache peft passes the prefix at every step."""
-    configs = getattr(model, "peft_config", None) or {}
-    return not any(str(getattr(config, "peft_type", "")).endswith("PREFIX_TUNING") for config in configs.values())
 
 
 def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
@@ -111,11 +105,12 @@ def generate_texts(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, p
         for start in range(0, len(prompts), batch_size):
             batch = tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True,
                               add_special_tokens=False).to(model.device)
-            halt = _Halt(tokenizer, batch["input_ids"].shape[1], settings.stop, should_stop)
+            generator, inputs = generation_inputs(model, batch, tokenizer.pad_token_id)
+            halt = _Halt(tokenizer, inputs["input_ids"].shape[1], settings.stop, should_stop)
             with torch.no_grad():
-                output = model.generate(**batch, pad_token_id=tokenizer.pad_token_id, stopping_criteria=_criteria(halt),
-                                        **settings.generate_kwargs(model))
-            new = output[:, batch["input_ids"].shape[1]:]
+                output = generator.generate(**inputs, pad_token_id=tokenizer.pad_token_id,
+                                            stopping_criteria=_criteria(halt), **settings.generate_kwargs())
+            new = output[:, inputs["input_ids"].shape[1]:]
             for index, (row, tokens) in enumerate(zip(batch["attention_mask"], new)):
                 results.append(_result(tokenizer, tokens, int(row.sum()), halt.stopped_at.get(index), settings.stop))
     finally:
@@ -164,7 +159,8 @@ def stream_text(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prom
 
     if settings.seed is not None:
         torch.manual_seed(settings.seed)
-    inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+    generator, inputs = generation_inputs(model, tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+                                          .to(model.device), tokenizer.pad_token_id)
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
     closed = Event()
     halt = _Halt(tokenizer, inputs["input_ids"].shape[1], settings.stop,
@@ -175,8 +171,8 @@ def stream_text(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prom
     def work() -> None:
         try:
             with torch.no_grad():
-                output.append(model.generate(**inputs, streamer=streamer, pad_token_id=tokenizer.pad_token_id,
-                                             stopping_criteria=_criteria(halt), **settings.generate_kwargs(model)))
+                output.append(generator.generate(**inputs, streamer=streamer, pad_token_id=tokenizer.pad_token_id,
+                                                 stopping_criteria=_criteria(halt), **settings.generate_kwargs()))
         except BaseException as exc:  # noqa: BLE001 - handed to the reading thread below
             failure.append(exc)
             streamer.end()  # generate ends the streamer only when it returns; without this the reader waits forever

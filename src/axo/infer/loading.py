@@ -80,9 +80,7 @@ def load_for_inference(run: Run, *, base_only: bool = False, device: str | None 
             model = load_adapter(model, run.output_dir, "output_dir", is_trainable=trainable_adapter)
     # The loader switches the KV cache off for packed training; generation without it recomputes the whole
     # prefix for every new token (5x slower for 64 tokens on SmolLM2-135M).
-    from axo.infer.generate import cache_works
-
-    model.config.use_cache = cache_works(model)
+    model.config.use_cache = True
     if getattr(model, "generation_config", None) is not None:  # sequence classifiers (reward models) have none
-        model.generation_config.use_cache = cache_works(model)
+        model.generation_config.use_cache = True
     return model.to(device).eval(), tokenizer
