@@ -181,3 +181,6 @@ def test_an_out_of_memory_error_names_the_planners_smaller_options(tmp_path: Pat
     problem = _out_of_memory(cfg, RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"), plan).problems[0]
     assert "ran out of memory" in problem.message
     assert "recompute + liger kernels (predicted" in problem.hint and "`axo plan CONFIG` lists every option" in problem.hint
+    starved = replace(plan, budget=1)  # nothing the planner knows fits: it says so, offers none
+    hint = _out_of_memory(cfg, RuntimeError("CUDA out of memory"), starved).problems[0].hint
+    assert "no choice the planner knows is predicted within 0.0 GiB" in hint and "(predicted" not in hint

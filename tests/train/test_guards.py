@@ -104,3 +104,11 @@ def test_no_secret_from_the_environment_or_config_reaches_any_file_or_log(worksp
             content = file.read_bytes()
             assert not any(n.encode() in content for n in needles), file
     assert not any(n in captured.out + captured.err for n in needles)
+
+
+def test_out_of_memory_advice_at_micro_batch_1_under_a_cap(tiny_llama_dir):
+    """Seen on the H200 (8B QLoRA, 98,304 tokens, 24 GiB cap): no "micro_batch_size 1 -> 1", the cap named."""
+    problem = _out_of_memory(_cfg(tiny_llama_dir, "micro_batch_size: 1\ngpu_memory_limit: 24\n"),
+                             RuntimeError("CUDA out of memory")).problems[0]
+    assert "under the 24 GiB cap" in problem.message and "micro_batch_size 1 ->" not in problem.hint
+    assert problem.hint.startswith("Try: sequence_len 512 -> smaller")

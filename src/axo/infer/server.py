@@ -2,10 +2,10 @@
 streaming), for the base model plus any number of adapters of any kinds, each selected by its model name.
 
 The base model is loaded once; adapters are attached with peft, one module tree per adapter kind sharing the
-base's weights (infer/adapter_sets.py), and switched per request; the base itself is served as loaded. Requests take turns on the model in arrival order
-(`TurnQueue`); each generation runs in a thread of its own and stops at the next token when its client
-goes away, its time limit passes or the server shuts down (issue 15: a dropped stream used to hold the
-model for good).
+base's weights (infer/adapter_sets.py), and switched per request; the base itself is served as loaded. Requests
+take turns on the model in arrival order (`TurnQueue`); each generation runs in a thread of its own and stops at
+the next token when its client goes away, its time limit passes or the server shuts down (issue 15: a dropped
+stream used to hold the model for good).
 """
 
 

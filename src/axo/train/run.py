@@ -108,24 +108,34 @@ def _peak_gib() -> float | None:
 
 
 def _out_of_memory(cfg: AxoConfig, exc: BaseException, memory: Any = None) -> ConfigError:
-    """The OOM as a user-facing error, with what would fit: the planner's fitting options when it planned the
-    run (`memory`, a RunPlan), else the usual levers."""
+    """The OOM as a user-facing error, with what would fit: the planner's options predicted within its budget
+    when it planned the run (`memory`, a RunPlan), else the usual levers; a lever already at its end (micro-batch 1)
+    is not suggested."""
     import torch
+
+    from axo.config.memory_cap import memory_cap_gib
 
     total = torch.cuda.get_device_properties(0).total_memory / 2**30 if torch.cuda.is_available() else 0
     peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0
-    tips = [f"micro_batch_size {cfg.micro_batch_size} -> {max(1, cfg.micro_batch_size // 2)} (raise "
-            "gradient_accumulation_steps to keep the batch)", f"sequence_len {cfg.sequence_len} -> smaller"]
+    cap = memory_cap_gib(cfg)
+    limit = f"under the {cap:g} GiB cap (gpu_memory_limit / max_memory)" if cap else f"of {total:.1f} GiB"
+    tips = [f"sequence_len {cfg.sequence_len} -> smaller"]
+    if cfg.micro_batch_size > 1:
+        tips.insert(0, f"micro_batch_size {cfg.micro_batch_size} -> {cfg.micro_batch_size // 2} (raise "
+                    "gradient_accumulation_steps to keep the batch)")
+    levers = list(tips)
     if not cfg.gradient_checkpointing:
         tips.append("gradient_checkpointing: true")
     if cfg.adapter != "qlora":
         tips.append("QLoRA (adapter: qlora, load_in_4bit: true)")
     if memory is not None:
-        smaller = [o for o in memory.options if o.memory.peak < memory.chosen.memory.peak][:3]
-        tips = [f"{o.label} (predicted {o.memory.gib():.1f} GiB)" for o in smaller] + tips[:2]
-        tips.append("`axo plan CONFIG` lists every option")
+        fitting = [o for o in memory.options
+                   if o.memory.peak < memory.chosen.memory.peak and o.memory.peak <= memory.budget][:3]
+        planned = [f"{o.label} (predicted {o.memory.gib():.1f} GiB)" for o in fitting] or [
+            f"no choice the planner knows is predicted within {memory.budget / 2**30:.1f} GiB at this size"]
+        tips = [*planned, *levers, "`axo plan CONFIG` lists every option"]
     return ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, "micro_batch_size",
-                                f"the GPU ran out of memory ({peak:.1f} GiB allocated at peak of {total:.1f} GiB; "
+                                f"the GPU ran out of memory ({peak:.1f} GiB allocated at peak, {limit}; "
                                 f"micro_batch_size {cfg.micro_batch_size} × sequence_len {cfg.sequence_len}).",
                                 "Try: " + "; ".join(tips) + f". ({str(exc).splitlines()[0][:120]})")])
 
