@@ -199,3 +199,16 @@ def test_every_kind_generates_what_its_forward_pass_predicts(kind, tmp_path: Pat
         new = ids[0, ids.shape[1] - reply["completion_tokens"]:]
         assert reply["text"] == tokenizer.decode(new, skip_special_tokens=True)
     assert "".join(stream_text(model, tokenizer, prompts[0], settings)) == got[0]["text"]
+
+
+def test_adalora_refuses_a_resume_that_skipped_its_allocator_state():
+    """An engine that loads checkpoints itself (DeepSpeed/FSDP) would resume without the rank allocator's state:
+    the run stops at its first step with the reason, instead of pruning differently without a word."""
+    from transformers import TrainerState
+
+    from axo.config.problems import ConfigError
+
+    budget = adapter_kind("adalora").callbacks(model=None)[0]
+    budget.on_train_begin(None, TrainerState(global_step=0), None)  # a fresh run starts
+    with pytest.raises(ConfigError, match="without its rank allocator's state"):
+        budget.on_train_begin(None, TrainerState(global_step=2), None)

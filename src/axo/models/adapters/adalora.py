@@ -64,6 +64,16 @@ class AdaLora(AdapterKind):
             rows as trained: a rank can be re-allocated later) plus the allocator's sensitivity averages and rank
             pattern; the run's final adapter is saved pruned, as peft saves AdaLoRA."""
 
+            restored = False
+
+            def on_train_begin(self, args, state, control, **kwargs):
+                if state.global_step > 0 and not self.restored:  # resumed by a path that skipped `restore`
+                    raise ConfigError([Problem(Severity.ERROR, Kind.CONFLICT, "adapter", "this AdaLoRA run resumed "
+                                               f"at step {state.global_step} without its rank allocator's state "
+                                               "(the engine loaded the checkpoint itself: DeepSpeed or FSDP), so it "
+                                               "would not prune as the uninterrupted run.", "Resume AdaLoRA runs on "
+                                               "one GPU without a sharding engine, or start the run again.")])
+
             def on_optimizer_step(self, args, state, control, **kwargs):
                 model.base_model.update_and_allocate(state.global_step)
 
@@ -80,6 +90,7 @@ class AdaLora(AdapterKind):
 
             def restore(self, folder: Path) -> None:
                 load_allocator(model, folder / STATE_FILE)
+                self.restored = True
 
         # peft 0.21 warns at save that zero-sized lora_A/lora_B tensors mean unsharded DeepSpeed/FSDP weights; for
         # AdaLoRA they are layers whose every rank was pruned, saved as peft means them to be.
