@@ -17,8 +17,9 @@ second runs with the AdamW state allocated) and succeeds when they finish withou
 search stops at the first failure, then tries one point halfway between the last success and the first failure
 (a multiple of 1024). `--fresh-bisect` runs that point in a new process instead (clean allocator state, one more
 model load). Per trial: T, ok / oom / error, peak GiB (`max_memory_allocated` and `max_memory_reserved`, reset
-before each trial), the memory already held when it started (a leak check), seconds per step, and for axo the
-planner's choice (provenance `memory_plan`: choice, kept_layers, offload, predicted_peak_gib). The fraction does
+before each trial), the pinned host memory's peak (`torch.cuda.host_memory_stats`: offloaded activations), the
+memory already held when it started (a leak check), seconds per step, and for axo the planner's choice (provenance
+`memory_plan`: choice, kept_layers, offload, predicted_peak_gib, predicted_host_gib). The fraction does
 not change what `torch.cuda.mem_get_info` reports (the whole H200 free): `--ballast` also takes the memory beyond
 the cap with a driver allocation, so code that sizes itself from free memory sees a card of the cap's size too
 (Unsloth enables double-buffered offloading when more than 512 MiB is free; axo's planner reads the cap).
@@ -328,6 +329,8 @@ def measured(torch, state: ChildState, label: str, run: Callable[[int], dict]) -
         gc.collect()
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
+        if hasattr(torch.cuda, "reset_peak_host_memory_stats"):
+            torch.cuda.reset_peak_host_memory_stats()
         start = {"start_allocated_gib": _gib(torch.cuda.memory_allocated()),
                  "start_reserved_gib": _gib(torch.cuda.memory_reserved())}
         began = time.perf_counter()
@@ -336,6 +339,8 @@ def measured(torch, state: ChildState, label: str, run: Callable[[int], dict]) -
         record.update(start, seconds=round(time.perf_counter() - began, 1),
                       peak_gib=_gib(torch.cuda.max_memory_allocated()),
                       reserved_peak_gib=_gib(torch.cuda.max_memory_reserved()))
+        if hasattr(torch.cuda, "host_memory_stats"):  # pinned host blocks (offloading), power-of-two rounded
+            record["host_pinned_peak_gib"] = _gib(torch.cuda.host_memory_stats().get("allocated_bytes.peak", 0))
         steps = record.get("step_s") or []
         if record["status"] == "ok" and steps:
             record["tokens_per_s"] = round(length / steps[-1])
@@ -452,7 +457,7 @@ def axo_child(args: argparse.Namespace, state: ChildState, lengths: list[int]) -
         plan = caught.get("plan")
         if plan:
             record["plan"] = {k: plan.get(k) for k in ("choice", "kept_layers", "offload", "predicted_peak_gib",
-                                                        "budget_gib")}
+                                                        "predicted_host_gib", "budget_gib")}
         if record["status"] == "oom" and not _frugal(plan):
             record["continue"] = True  # the plan, not the length, ran out: a longer T gets a leaner plan
         notes = strip_adapters(base, caught.pop("model", None))

@@ -78,3 +78,16 @@ def detect_hardware() -> Hardware:
                         memory_bytes=memory.value if sized else None)
     except (AttributeError, OSError):
         return CPU_ONLY
+
+
+def available_host_memory() -> int | None:
+    """Bytes of host memory available to a new allocation (Linux `MemAvailable`: free plus reclaimable caches),
+    or None where the system does not say."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

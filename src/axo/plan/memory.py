@@ -10,7 +10,7 @@ measures (the prediction is held to ±10 % of `torch.cuda.max_memory_allocated` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import ceil
 
 from axo.plan.shapes import ModelShape
@@ -60,6 +60,7 @@ class MemoryEstimate:
 
     parts: dict[str, int] = field(default_factory=dict)
     peak: int = 0
+    host: int = 0  # pinned host memory the offloaded activations take (0 without offloading)
 
     def gib(self, part: str | None = None) -> float:
         return (self.peak if part is None else self.parts[part]) / GIB
@@ -144,6 +145,18 @@ def activation_bytes(shape: ModelShape, setup: Setup, recompute: Recompute) -> i
     return setup.tokens * (inputs + max(kept, 1 if recomputed else 0) * per_layer + final_norm)
 
 
+def host_bytes(shape: ModelShape, setup: Setup, recompute: Recompute) -> int:
+    """Pinned host memory that offloaded activations take at their peak: what the layers would keep on the GPU
+    without offloading, each tensor rounded up to a power of two as torch's pinned-memory caching allocator
+    rounds its blocks (a 2.5 GiB layer input of 327,680 tokens takes 4 GiB). The saved tensors are the token
+    count times power-of-two widths for the models axo plans, so the layer input's rounding is theirs too."""
+    if not recompute.offload:
+        return 0
+    saved = activation_bytes(shape, setup, replace(recompute, offload=False))
+    layer_input = setup.tokens * shape.dtype_bytes * shape.hidden
+    return ceil(saved * (1 << (layer_input - 1).bit_length()) / layer_input)
+
+
 def logits_bytes(shape: ModelShape, setup: Setup) -> int:
     """The output head and loss at their peak: transformers' loss upcasts the logits (d·V per token) to
     float32 and keeps float32 log-probabilities (8·V more; the trainer drops the model's output, so the
@@ -195,7 +208,7 @@ def estimate(shape: ModelShape, setup: Setup, recompute: Recompute) -> MemoryEst
         # H200 runs of a 1.2B full fine-tune, docs/BENCHMARKS.md "axo plan")
         head = shape.vocab * shape.hidden * shape.dtype_bytes if setup.fused_ce else 0
         backward = max(backward + head, 2 * parts["gradients"] + parts["working buffers"])
-    return MemoryEstimate(parts, steady + backward)
+    return MemoryEstimate(parts, steady + backward, host_bytes(shape, setup, recompute))
 
 
 def checkpoint_bytes(shape: ModelShape, setup: Setup) -> int:

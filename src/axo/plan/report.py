@@ -38,6 +38,9 @@ def show(console: Console, plan: RunPlan) -> None:
     verdict = "[green]fits[/]" if chosen.fits else "[red]does not fit[/]"
     parts.add_row("[bold]predicted peak[/]", f"[bold]{chosen.memory.gib():.2f}[/] {verdict}")
     console.print(parts)
+    if chosen.memory.host:
+        console.print(f"[bold]host memory[/]: {chosen.memory.host / GIB:.1f} GiB pinned for the offloaded "
+                      "activations (besides the process's own)" + _host_verdict(chosen.memory.host))
     console.print(f"[bold]speed[/]: {chosen.step_s:.3f} s per micro-batch of {chosen.setup.tokens} tokens, "
                   f"{chosen.tokens_per_s:,.0f} tokens/s")
     if plan.data is not None and plan.seconds is not None:
@@ -58,14 +61,25 @@ def show(console: Console, plan: RunPlan) -> None:
         console.print(f"[dim]note: {note}[/]")
 
 
+def _host_verdict(needed: int) -> str:
+    """How `needed` bytes of pinned memory compare with this machine's available memory."""
+    from axo.config.hardware import available_host_memory
+
+    available = available_host_memory()
+    if available is None:
+        return ""
+    verdict = "fits" if needed <= available else "[red]more than[/]"
+    return f"; this machine: {verdict} its {available / GIB:.1f} GiB available"
+
+
 def as_dict(plan: RunPlan) -> dict[str, Any]:
     """The plan's numbers for `axo plan --json` and the benchmarks."""
     def entry(candidate) -> dict[str, Any]:
         return {"label": candidate.label, "kept_layers": candidate.recompute.kept,
                 "offload": candidate.recompute.offload, "peak_gib": round(candidate.memory.gib(), 3),
                 "parts_gib": {k: round(v / GIB, 3) for k, v in candidate.memory.parts.items()},
-                "step_s": round(candidate.step_s, 4), "tokens_per_s": round(candidate.tokens_per_s),
-                "fits": candidate.fits}
+                "host_gib": round(candidate.memory.host / GIB, 3), "step_s": round(candidate.step_s, 4),
+                "tokens_per_s": round(candidate.tokens_per_s), "fits": candidate.fits}
 
     return {"gpu": plan.gpu.name, "gpu_source": plan.gpu.source, "budget_gib": round(plan.budget / GIB, 2),
             "params": plan.shape.total_params, "trainable": plan.shape.trainable.count,

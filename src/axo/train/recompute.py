@@ -72,12 +72,26 @@ def memory_plan(cfg: AxoConfig, hardware: Hardware, data: Any, steps: int, *, pl
     say(f"memory plan: {chosen.label}; predicted peak {chosen.memory.gib():.1f} GiB of "
         f"{plan.budget / 2**30:.1f} GiB " + (f"(max_memory {cap:g} GiB)" if cap is not None else
                                                f"({gpu.name}, {gpu.memory_gib:.0f} GiB less 10 %)"))
+    _check_host_memory(chosen.memory.host, say)
     if not chosen.fits:
         fitting = [o for o in plan.options if o.fits][:3]
         say("warning: the predicted peak is over the budget; this run will likely run out of GPU memory. "
             + ("Would fit: " + "; ".join(f"{o.label} ({o.memory.gib():.1f} GiB)" for o in fitting) if fitting
                else "Nothing axo can choose fits: a smaller micro_batch_size or sequence_len, or QLoRA."))
     return plan
+
+
+def _check_host_memory(needed: int, say: Callable[[str], None]) -> None:
+    """Warn when offloaded activations would need more pinned host memory than the machine has available: the
+    system would kill the run part-way through a step, without a word from Python. (A warning, not an error,
+    until the host estimate is checked against a GPU run: docs/PLANNING.md.)"""
+    from axo.config.hardware import available_host_memory
+
+    available = available_host_memory()
+    if needed and available is not None and needed > available:
+        say(f"warning: the offloaded activations need about {needed / 2**30:.1f} GiB of pinned host memory and "
+            f"this machine has {available / 2**30:.1f} GiB available: the system may kill the run for want of "
+            "memory. A shorter sequence_len, a smaller micro_batch_size or a GPU with more memory needs less.")
 
 
 def mean_sample(data: Any) -> float | None:
@@ -101,6 +115,7 @@ def plan_record(plan: RunPlan | None, measured_peak_gib: float | None) -> dict[s
             "offload": chosen.recompute.offload, "budget_gib": round(plan.budget / 2**30, 2),
             "predicted_peak_gib": round(chosen.memory.gib(), 2),
             "predicted_parts_gib": {k: round(v / 2**30, 3) for k, v in chosen.memory.parts.items()},
+            "predicted_host_gib": round(chosen.memory.host / 2**30, 2),
             "measured_peak_gib": None if measured_peak_gib is None else round(measured_peak_gib, 2),
             "predicted_step_s": round(chosen.step_s * chosen.setup.accumulation, 4), "gpu": plan.gpu.name,
             "allocator": allocator_setting()}
