@@ -62,3 +62,17 @@ def test_offloading_recomputes_through_reentrant_checkpoints_and_trains_the_same
     assert plain[0] != plain[-1]
     for a, b in zip(offloaded, plain, strict=True):
         assert abs(a - b) < 1e-5 * max(1.0, abs(b))
+
+
+def test_offloading_beyond_the_machines_host_memory_is_warned():
+    """The system kills a process that pins more than the machine has, without a word from Python: `axo train`
+    says so before loading when the plan's offloaded activations would not fit (and says nothing when they do)."""
+    from axo.config.hardware import available_host_memory
+    from axo.train.recompute import _check_host_memory
+
+    available = available_host_memory()
+    said: list[str] = []
+    _check_host_memory(available + 2**30, said.append)
+    _check_host_memory(available // 2, said.append)
+    _check_host_memory(0, said.append)
+    assert len(said) == 1 and "of pinned host memory and this machine has" in said[0]
