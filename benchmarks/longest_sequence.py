@@ -471,12 +471,18 @@ def axo_child(args: argparse.Namespace, state: ChildState, lengths: list[int]) -
         caught.clear()
         return record
 
+    search(args, state, torch, f"axo cap {key}", run, lengths)
+
+
+def search(args: argparse.Namespace, state: ChildState, torch, label: str, run: Callable[[int], dict],
+           lengths: list[int]) -> None:
+    """A child's search over `lengths` with `run` as the trial, its trials saved as each ends."""
     def on_trial(trials: list[dict]) -> None:
         state.data["trials"] = list(trials)
         state.save()
 
-    trial = measured(torch, state, f"axo cap {key}", run)
-    trials, longest = search_lengths(lengths, trial, bisect=not args.no_bisect, on_trial=on_trial)
+    trials, longest = search_lengths(lengths, measured(torch, state, label, run), bisect=not args.no_bisect,
+                                     on_trial=on_trial)
     state.data.update(trials=trials, longest_ok=longest)
 
 
@@ -523,13 +529,7 @@ def unsloth_child(args: argparse.Namespace, state: ChildState, lengths: list[int
         record.update(step_s=[round(t, 3) for t in timer.times], losses=[round(x, 4) for x in timer.losses])
         return record
 
-    def on_trial(trials: list[dict]) -> None:
-        state.data["trials"] = list(trials)
-        state.save()
-
-    trial = measured(torch, state, f"unsloth cap {key}", run)
-    trials, longest = search_lengths(lengths, trial, bisect=not args.no_bisect, on_trial=on_trial)
-    state.data.update(trials=trials, longest_ok=longest)
+    search(args, state, torch, f"unsloth cap {key}", run, lengths)
 
 
 def child_main(args: argparse.Namespace) -> int:

@@ -12,16 +12,21 @@ from axo.cli.main import app
 from axo.train.run import train
 
 
-@pytest.fixture(scope="module")
-def run_with_eval(tmp_path_factory, tiny_llama_dir):
-    folder = tmp_path_factory.mktemp("eval-run")
+def _train_with_eval_split(folder, model_dir, adapter_lines: str):
+    """2 steps on 12 alpaca rows, a quarter held out for the Trainer's eval loss; `adapter_lines` pick the kind."""
     (folder / "data.jsonl").write_text("".join(json.dumps({"instruction": f"Say {i}.", "output": f"{i}"}) + "\n"
                                                for i in range(12)))
-    cfg = load(f"base_model: {tiny_llama_dir}\nlearning_rate: 1e-3\nadapter: lora\nlora_r: 4\ndatasets:\n"
+    cfg = load(f"base_model: {model_dir}\n{adapter_lines}datasets:\n"
                f"  - path: {folder / 'data.jsonl'}\n    type: alpaca\nval_set_size: 0.25\nmicro_batch_size: 4\n"
                f"max_steps: 2\noutput_dir: {folder / 'run'}\ndataset_prepared_path: {folder / 'prepared'}\n"
                "save_strategy: 'no'\n").require()
-    return folder, train(cfg, progress=False)
+    return train(cfg, progress=False)
+
+
+@pytest.fixture(scope="module")
+def run_with_eval(tmp_path_factory, tiny_llama_dir):
+    folder = tmp_path_factory.mktemp("eval-run")
+    return folder, _train_with_eval_split(folder, tiny_llama_dir, "learning_rate: 1e-3\nadapter: lora\nlora_r: 4\n")
 
 
 def test_loss_equals_the_trainers_eval_loss_and_files_are_written(run_with_eval):
@@ -58,13 +63,7 @@ def test_nothing_to_evaluate_is_a_clear_error(tmp_path, tiny_llama_dir):
 def test_every_adapter_kind_evaluates_to_the_trainers_loss(kind, keys, tmp_path, tiny_llama_dir):
     """The loss `axo evaluate` computes is the one the Trainer reported, for kinds that scale, replace or prepend
     (prompt tuning's logits include its virtual tokens' positions), and generation metrics run."""
-    (tmp_path / "data.jsonl").write_text("".join(json.dumps({"instruction": f"Say {i}.", "output": f"{i}"}) + "\n"
-                                                 for i in range(12)))
-    cfg = load(f"base_model: {tiny_llama_dir}\nlearning_rate: 1e-2\nadapter: {kind}\n{keys}datasets:\n"
-               f"  - path: {tmp_path / 'data.jsonl'}\n    type: alpaca\nval_set_size: 0.25\nmicro_batch_size: 4\n"
-               f"max_steps: 2\noutput_dir: {tmp_path / 'run'}\ndataset_prepared_path: {tmp_path / 'prepared'}\n"
-               "save_strategy: 'no'\n").require()
-    result = train(cfg, progress=False)
+    result = _train_with_eval_split(tmp_path, tiny_llama_dir, f"learning_rate: 1e-2\nadapter: {kind}\n{keys}")
     (tmp_path / "refs.jsonl").write_text(json.dumps({"instruction": "Say 1.", "output": "1"}) + "\n")
     outcome = CliRunner().invoke(app, ["evaluate", str(result.output_dir), "-r", str(tmp_path / "refs.jsonl"),
                                        "--max-new-tokens", "3"])

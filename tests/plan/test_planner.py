@@ -98,17 +98,23 @@ class SavedTensors:
         return sum(self.sizes.values())
 
 
-def test_activation_bytes_within_five_percent_of_what_autograd_saves(real_run):
+def _one_step(real_run, row_tokens: int):
+    """(shape, setup, saved tensors, first_norm) of one training step on rows of `row_tokens` tokens.
+    `first_norm`: with an adapter the first layer's input is the frozen embedding's output, so its first norm
+    saves nothing the planner counts."""
     cfg, model = real_run
     shape = model_shape(cfg)
     saved = SavedTensors(model)
-    ids = torch.randint(5, 200, (cfg.micro_batch_size, 64))
+    ids = torch.randint(5, 200, (cfg.micro_batch_size, row_tokens))
     model.train()
     model(input_ids=ids, labels=ids).loss.backward()
     setup = replace(resolve_setup(cfg, shape, has_cuda=False), tokens=ids.numel())
+    return shape, setup, saved, (4 * shape.hidden * ids.numel() if cfg.adapter else 0)
+
+
+def test_activation_bytes_within_five_percent_of_what_autograd_saves(real_run):
+    shape, setup, saved, first_norm = _one_step(real_run, 64)
     predicted = activation_bytes(shape, setup, Recompute(shape.layers))
-    # With an adapter the first layer's input is the frozen embedding's output: its first norm saves nothing.
-    first_norm = 4 * shape.hidden * ids.numel() if cfg.adapter else 0
     assert abs(saved.total - (predicted - first_norm)) <= 0.05 * saved.total
 
 
@@ -116,18 +122,11 @@ def test_host_bytes_are_what_offloading_would_pin(real_run):
     """Offloaded, what autograd saves waits in pinned host memory, each block rounded up to a power of two by
     torch's caching host allocator: the prediction is within 5 % of those rounded sizes (2 rows of 80 tokens:
     a layer input of 160 × 64 bf16 values is 20 KiB, pinned as 32 KiB)."""
-    cfg, model = real_run
-    shape = model_shape(cfg)
-    saved = SavedTensors(model)
-    ids = torch.randint(5, 200, (cfg.micro_batch_size, 80))
-    model.train()
-    model(input_ids=ids, labels=ids).loss.backward()
+    shape, setup, saved, first_norm = _one_step(real_run, 80)
     pinned = sum(1 << (size - 1).bit_length() for size in saved.sizes.values())
-    setup = replace(resolve_setup(cfg, shape, has_cuda=False), tokens=ids.numel())
     predicted = host_bytes(shape, setup, Recompute(shape.layers, offload=True))
-    first_norm = 4 * shape.hidden * ids.numel() if cfg.adapter else 0  # as in the test above
-    assert abs(pinned - (predicted - first_norm * predicted / activation_bytes(shape, setup, Recompute(shape.layers)))) \
-        <= 0.05 * pinned
+    rounding = predicted / activation_bytes(shape, setup, Recompute(shape.layers))
+    assert abs(pinned - (predicted - first_norm * rounding)) <= 0.05 * pinned
     assert host_bytes(shape, setup, Recompute(shape.layers)) == 0  # nothing offloaded, nothing pinned
 
 
