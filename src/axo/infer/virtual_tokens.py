@@ -27,13 +27,14 @@ def generation_inputs(model: Any, batch: dict[str, Any], pad_token_id: int | Non
     if config is None or not config.is_prompt_learning:
         return model, dict(batch)
     import torch
+    from peft import PeftType
 
     ids, mask = batch["input_ids"], batch["attention_mask"]
     rows, virtual = ids.shape[0], config.num_virtual_tokens
     base = model.get_base_model()
     with torch.no_grad():
         prompt = model.get_prompt(batch_size=rows)
-        if str(config.peft_type).endswith("PREFIX_TUNING"):
+        if config.peft_type == PeftType.PREFIX_TUNING:
             cache = prompt  # the trained keys and values of every layer
         else:  # the trained input embeddings, run through the base once
             embeds = prompt.to(base.get_input_embeddings().weight.dtype)

@@ -119,18 +119,16 @@ def _out_of_memory(cfg: AxoConfig, exc: BaseException, memory: Any = None) -> Co
     peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0
     cap = memory_cap_gib(cfg)
     limit = f"under the {cap:g} GiB cap (gpu_memory_limit / max_memory)" if cap else f"of {total:.1f} GiB"
-    tips = [f"sequence_len {cfg.sequence_len} -> smaller"]
+    levers = [f"sequence_len {cfg.sequence_len} -> smaller"]
     if cfg.micro_batch_size > 1:
-        tips.insert(0, f"micro_batch_size {cfg.micro_batch_size} -> {cfg.micro_batch_size // 2} (raise "
-                    "gradient_accumulation_steps to keep the batch)")
-    levers = list(tips)
-    if not cfg.gradient_checkpointing:
-        tips.append("gradient_checkpointing: true")
-    if cfg.adapter != "qlora":
-        tips.append("QLoRA (adapter: qlora, load_in_4bit: true)")
-    if memory is not None:
+        levers.insert(0, f"micro_batch_size {cfg.micro_batch_size} -> {cfg.micro_batch_size // 2} (raise "
+                      "gradient_accumulation_steps to keep the batch)")
+    if memory is None:
+        tips = levers + ["gradient_checkpointing: true"] * (not cfg.gradient_checkpointing) \
+            + ["QLoRA (adapter: qlora, load_in_4bit: true)"] * (cfg.adapter != "qlora")
+    else:
         fitting = [o for o in memory.options
-                   if o.memory.peak < memory.chosen.memory.peak and o.memory.peak <= memory.budget][:3]
+                   if o.memory.peak <= memory.budget and o.memory.peak < memory.chosen.memory.peak][:3]
         planned = [f"{o.label} (predicted {o.memory.gib():.1f} GiB)" for o in fitting] or [
             f"no choice the planner knows is predicted within {memory.budget / 2**30:.1f} GiB at this size"]
         tips = [*planned, *levers, "`axo plan CONFIG` lists every option"]
