@@ -57,3 +57,13 @@ def test_a_memory_cap_keeps_only_the_layers_that_fit(tmp_path: Path, model_dir: 
     assert 1 <= plan["kept_layers"] < plan["layers"], plan
     assert f"(max_memory {cap:g} GiB)" in log
     assert plan["measured_peak_gib"] <= cap
+
+
+def test_offloading_recomputes_every_layer_and_pins_what_the_plan_says(tmp_path: Path, model_dir: Path, capsys):
+    torch._C._host_emptyCache()  # pinned blocks an earlier test freed would be reused, not counted
+    torch.cuda.reset_peak_host_memory_stats()
+    plan, log = _train(tmp_path, model_dir, "activation_offloading: true\n", capsys)
+    pinned = torch.cuda.host_memory_stats()["allocated_bytes.peak"] / 2**30
+    assert plan["offload"] and plan["kept_layers"] == 0, plan
+    assert "inputs offloaded" in log
+    assert abs(pinned - plan["predicted_host_gib"]) <= 0.1 * pinned, (pinned, plan)

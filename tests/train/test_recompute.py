@@ -64,15 +64,21 @@ def test_offloading_recomputes_through_reentrant_checkpoints_and_trains_the_same
         assert abs(a - b) < 1e-5 * max(1.0, abs(b))
 
 
-def test_offloading_beyond_the_machines_host_memory_is_warned():
+def test_offloading_beyond_the_machines_host_memory_is_refused():
     """The system kills a process that pins more than the machine has, without a word from Python: `axo train`
-    says so before loading when the plan's offloaded activations would not fit (and says nothing when they do)."""
+    refuses before loading when the plan's offloaded activations would not fit, and says what they take when
+    they do."""
     from axo.config.hardware import available_host_memory
+    from axo.config.problems import ConfigError
     from axo.train.recompute import _check_host_memory
 
     available = available_host_memory()
     said: list[str] = []
-    _check_host_memory(available + 2**30, said.append)
+    with pytest.raises(ConfigError) as refused:
+        _check_host_memory(available + 2**30, said.append)
+    assert refused.value.problems[0].key == "sequence_len"
+    assert "of pinned host memory and this machine has" in str(refused.value) and "axo plan" in str(refused.value)
     _check_host_memory(available // 2, said.append)
-    _check_host_memory(0, said.append)
-    assert len(said) == 1 and "of pinned host memory and this machine has" in said[0]
+    _check_host_memory(0, said.append)  # nothing offloaded: nothing said
+    assert len(said) == 2 and said[1].startswith(f"host memory: the offloaded activations pin about "
+                                                 f"{available / 2 / 2**30:.1f} GiB")

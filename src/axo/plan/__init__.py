@@ -76,10 +76,10 @@ def configured_recompute(cfg: AxoConfig, shape: ModelShape, budget: int, setup: 
         kept = min(cfg.gradient_checkpointing_keep_layers, layers)
         return Recompute(kept, offload=offload), f"gradient_checkpointing_keep_layers: {kept}"
     if offload:
-        return Recompute(1, offload=True), "activation offloading asked for"
+        return Recompute(0, offload=True), "activation offloading asked for"
     fitted = fewest_recomputed(shape, setup, budget)
     if fitted is None:
-        return Recompute(1, offload=True), "even full recompute does not fit the budget: layer inputs go to host memory"
+        return Recompute(0, offload=True), "even full recompute does not fit the budget: layer inputs go to host memory"
     if fitted.kept >= layers:
         return fitted, "every layer's activations fit the budget, so none is recomputed"
     return fitted, f"the budget keeps {fitted.kept} of {layers} layers' activations"

@@ -76,7 +76,7 @@ def recompute_options(shape: ModelShape, setup: Setup, gpu: Gpu, budget: int) ->
     if partial is not None and 1 < partial.kept < layers:
         choices.append(option(shape, setup, partial, gpu, budget, partial.describe(layers)))
     choices.append(option(shape, setup, Recompute(1), gpu, budget, "full recompute"))
-    choices.append(option(shape, setup, Recompute(1, offload=True), gpu, budget, "full recompute, inputs offloaded"))
+    choices.append(option(shape, setup, Recompute(0, offload=True), gpu, budget, "full recompute, inputs offloaded"))
     return choices
 
 

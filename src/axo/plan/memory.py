@@ -10,12 +10,15 @@ measures (the prediction is held to ±10 % of `torch.cuda.max_memory_allocated` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from math import ceil
 
 from axo.plan.shapes import ModelShape
 
 GIB = 2**30
+# Offloaded tensors are copied to host memory in pieces of this size (train/offload.py): a power of two, so whole
+# pieces pin exactly their size in torch's caching host allocator, and a tensor wastes less than one piece.
+PIECE_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -127,34 +130,66 @@ def layer_activation_bytes(shape: ModelShape, setup: Setup) -> int:
     return total
 
 
+def final_norm_widths(shape: ModelShape, setup: Setup) -> list[int]:
+    """Bytes per token of each tensor the final norm saves: its input (a float32 copy in transformers', as is in
+    liger's) and its float32 1/rms; in a full fine-tune with transformers' norm the normalised input too."""
+    d, h = shape.dtype_bytes, shape.hidden
+    widths = [d * h if "rms_norm" in setup.liger else 4 * h, 4]
+    if setup.full_finetune and "rms_norm" not in setup.liger:
+        widths.append(d * h)
+    return widths
+
+
+def head_widths(shape: ModelShape, setup: Setup) -> list[int]:
+    """Bytes per token of each tensor the output head and loss save: liger's fused loss the gradient of its
+    input (computed in the forward pass), Cut Cross Entropy its input; transformers' loss the float32
+    log-probabilities and the int64 targets, and the head's input when the head is trained."""
+    if setup.fused_ce:
+        return [shape.dtype_bytes * shape.hidden]
+    return [4 * shape.vocab, 8] + ([shape.dtype_bytes * shape.hidden] if setup.full_finetune else [])
+
+
+def saved_bytes(shape: ModelShape, setup: Setup, recompute: Recompute) -> int:
+    """What autograd holds for backward when the decoder ends: the recomputed layers' inputs, the kept layers'
+    activations and the final norm's input."""
+    kept = min(max(recompute.kept, 0), shape.layers)
+    inputs = (shape.layers - kept) * shape.dtype_bytes * shape.hidden
+    return setup.tokens * (inputs + kept * layer_activation_bytes(shape, setup) + sum(final_norm_widths(shape, setup)))
+
+
 def activation_bytes(shape: ModelShape, setup: Setup, recompute: Recompute) -> int:
-    """Activations at their peak: the recomputed layers' inputs plus the kept layers' activations — or, when a
-    recomputed layer's backward runs (after the kept layers are freed), that one layer's rebuilt activations —
-    plus the final norm's input. Offloaded (train/offload.py), all of it waits in host memory but the one
-    layer whose backward is running."""
-    layers = shape.layers
-    kept = min(max(recompute.kept, 0), layers)
-    recomputed = layers - kept
+    """Activations at their peak: what the forward pass saved — or, when a recomputed layer's backward runs
+    (after the kept layers are freed), the recomputed inputs, that one layer's rebuilt activations and the
+    final norm's input. Offloaded (train/offload.py), all of it waits in host memory but the one layer whose
+    backward is running."""
     per_layer = layer_activation_bytes(shape, setup)
     if recompute.offload:
         return setup.tokens * per_layer
-    inputs = recomputed * shape.dtype_bytes * shape.hidden
-    final_norm = shape.dtype_bytes * shape.hidden if "rms_norm" in setup.liger else 4 * shape.hidden
-    if setup.full_finetune and "rms_norm" not in setup.liger:
-        final_norm += shape.dtype_bytes * shape.hidden
-    return setup.tokens * (inputs + max(kept, 1 if recomputed else 0) * per_layer + final_norm)
+    saved = saved_bytes(shape, setup, recompute)
+    if recompute.kept <= 0 < shape.layers:  # nothing kept: the top layer is rebuilt on top of every input
+        return saved + setup.tokens * per_layer
+    return saved
+
+
+def pinned_bytes(nbytes: int) -> int:
+    """Pinned host memory one offloaded tensor of `nbytes` takes: its whole pieces, and a last piece rounded up
+    to a power of two as torch's caching host allocator rounds every block (aten/src/ATen/core/
+    CachingHostAllocator.h, torch 2.6-2.13; copied whole, a 2.5 GiB layer input would pin 4 GiB)."""
+    whole, rest = divmod(nbytes, PIECE_BYTES)
+    return whole * PIECE_BYTES + (1 << (rest - 1).bit_length() if rest else 0)
 
 
 def host_bytes(shape: ModelShape, setup: Setup, recompute: Recompute) -> int:
-    """Pinned host memory that offloaded activations take at their peak: what the layers would keep on the GPU
-    without offloading, each tensor rounded up to a power of two as torch's pinned-memory caching allocator
-    rounds its blocks (a 2.5 GiB layer input of 327,680 tokens takes 4 GiB). The saved tensors are the token
-    count times power-of-two widths for the models axo plans, so the layer input's rounding is theirs too."""
+    """Pinned host memory that offloaded activations take at their peak: every tensor the forward pass saved,
+    the final norm's, the head's and the loss's included, as `pinned_bytes` pins it. A kept layer's tensors are
+    the token count times power-of-two widths for the models axo plans, rounded as its input is."""
     if not recompute.offload:
         return 0
-    saved = activation_bytes(shape, setup, replace(recompute, offload=False))
-    layer_input = setup.tokens * shape.dtype_bytes * shape.hidden
-    return ceil(saved * (1 << (layer_input - 1).bit_length()) / layer_input)
+    tokens, kept = setup.tokens, min(max(recompute.kept, 0), shape.layers)
+    layer_input = tokens * shape.dtype_bytes * shape.hidden
+    host = (shape.layers - kept) * pinned_bytes(layer_input)
+    host += ceil(kept * tokens * layer_activation_bytes(shape, setup) * pinned_bytes(layer_input) / layer_input)
+    return host + sum(pinned_bytes(tokens * width) for width in final_norm_widths(shape, setup) + head_widths(shape, setup))
 
 
 def logits_bytes(shape: ModelShape, setup: Setup) -> int:

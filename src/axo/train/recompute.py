@@ -28,7 +28,8 @@ class KeepTopLayers(TrainerCallback):
 
     transformers turns checkpointing on for every layer when training starts, so this runs right after
     (on_train_begin). The top layer is the one backward reaches first: recomputing it would rebuild the same
-    activations at once, so keeping them changes speed, not peak memory.
+    activations at once, so keeping them changes speed, not peak memory — unless activations are offloaded,
+    when kept activations all go to host memory: an offloaded plan keeps none (run.py).
     """
 
     def __init__(self, count: int):
@@ -82,16 +83,24 @@ def memory_plan(cfg: AxoConfig, hardware: Hardware, data: Any, steps: int, *, pl
 
 
 def _check_host_memory(needed: int, say: Callable[[str], None]) -> None:
-    """Warn when offloaded activations would need more pinned host memory than the machine has available: the
-    system would kill the run part-way through a step, without a word from Python. (A warning, not an error,
-    until the host estimate is checked against a GPU run: docs/PLANNING.md.)"""
+    """Refuse before loading when offloaded activations would need more pinned host memory than the machine has
+    available: the system would kill the run part-way through its first step, without a word from Python. The
+    estimate matched an H200 run's pinned peak to 0.02 % (docs/BENCHMARKS.md, 8B QLoRA at 327,680 and 393,216
+    tokens)."""
     from axo.config.hardware import available_host_memory
+    from axo.config.problems import ConfigError, Kind, Problem, Severity
 
     available = available_host_memory()
-    if needed and available is not None and needed > available:
-        say(f"warning: the offloaded activations need about {needed / 2**30:.1f} GiB of pinned host memory and "
-            f"this machine has {available / 2**30:.1f} GiB available: the system may kill the run for want of "
-            "memory. A shorter sequence_len, a smaller micro_batch_size or a GPU with more memory needs less.")
+    if needed and available is not None:
+        say(f"host memory: the offloaded activations pin about {needed / 2**30:.1f} GiB "
+            f"({available / 2**30:.1f} GiB available)")
+        if needed > available:
+            raise ConfigError([Problem(
+                Severity.ERROR, Kind.CONFLICT, "sequence_len",
+                f"the offloaded activations need about {needed / 2**30:.1f} GiB of pinned host memory and this "
+                f"machine has {available / 2**30:.1f} GiB available: the system would kill the run mid-step.",
+                "Shorten sequence_len or micro_batch_size, free host memory, or use a GPU with more memory "
+                "(`axo plan CONFIG` shows what each needs).")])
 
 
 def mean_sample(data: Any) -> float | None:

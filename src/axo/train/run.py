@@ -235,7 +235,9 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
                  *adapter_callbacks(cfg, model)]
     offload = bool(cfg.activation_offloading) or cfg.gradient_checkpointing == "offload"
     if cfg.gradient_checkpointing:
-        keep = 1 if cfg.gradient_checkpointing_keep_layers is None else cfg.gradient_checkpointing_keep_layers
+        # offloaded, the top layer is recomputed too: keeping its activations would send them all to host memory
+        keep = cfg.gradient_checkpointing_keep_layers
+        keep = (0 if offload else 1) if keep is None else keep
         if memory is not None:
             keep, offload = memory.chosen.recompute.kept, memory.chosen.recompute.offload
         callbacks.append(KeepTopLayers(keep))
