@@ -55,7 +55,7 @@ length it was running. Each child's output goes to DIR/longest-<framework>-<cap>
 limit is higher); `extrapolated` is a rough linear fit of the last two successful peaks up to the cap.
 
 On the H200 (device tool: carry `.whl-unsloth`, built by `bash ../shared/device/make-unsloth-site.sh`; each call
-at most 600 s, so it goes through the background runner; the second job below merges into the same report):
+at most 600 s, so it goes through the background runner):
 
     # call 1 (timeout_s 600; returns after ~9.5 min, the job goes on)
     mkdir -p /tmp/u && tar -xJf .whl-unsloth/site.tar.xz -C /tmp/u && export PYTHONPATH=/tmp/u:$PWD/src:$PWD/tests \
@@ -63,22 +63,12 @@ at most 600 s, so it goes through the background runner; the second job below me
       python3 benchmarks/longest_sequence.py --out /tmp/bench --caps 24 --steps 2
     # next call(s), while the machine is warm, until it prints FINISHED
     bash benchmarks/device_background.sh wait
-    # then the 80 GiB cap (same two steps; PYTHONPATH as above, /tmp/u is still there)
-    export PYTHONPATH=/tmp/u:$PWD/src:$PWD/tests UNSLOTH_DISABLE_STATISTICS=1 HF_HUB_OFFLINE=1 && \
-      bash benchmarks/device_background.sh start python3 benchmarks/longest_sequence.py --out /tmp/bench --caps 80
-    bash benchmarks/device_background.sh wait
 
-(`--caps 24,80` does both in one job.) Time, estimated from the 2026-12-04 H200 runs (QLoRA offloaded 16k rows
-2.1 s/step, 32k rows ~5 s/step) and `axo plan` (offloaded QLoRA at 65536 tokens 3,949 tokens/s, at 131072 2,448:
-~53 s/step): writing the random 8B checkpoint ~1–2 min on a fresh machine; the 24 GiB cap ~5 min per framework
-(the planner predicts 18.7 GiB at 65536 and 29.7 at 131072 for axo, so 8192–65536 train, 98304 fails, 81920 is
-the bisection; Unsloth is expected near there too); the 80 GiB cap ~6–7 min per framework (every length up to
-131072 likely trains — the planner predicts 61.7 GiB at 131072 —; its 98304 and 131072 trials are ~1 and ~2 min):
-about 12 min for 24 GiB, 14 for 80 GiB, ~26 min of device time for both, at least 3 calls. Under a 30-minute
-session budget, run 24 GiB first. At 80 GiB both are likely to train 131072 (the table then says `131072+` for
-both: a tie, not a limit); the limit itself needs longer rows, e.g. `--cap-lengths 80=131072,196608,262144
---child-timeout 2400` (~2, ~4 and ~6 min a trial; positions past max_position_embeddings are fine for transformers'
-RoPE, Unsloth scales its RoPE to max_seq_length), a session of its own.
+The 24 GiB cap takes ~12 min (writing the random 8B checkpoint ~1 min on a fresh machine, ~5 min per framework).
+At 80 GiB the default lengths all train for both (a tie, not a limit): the limits lie between 262,144 and ~400k
+tokens, where one step takes 4–7 minutes, so that cap runs as `benchmarks/longest_sequence_80gib.sh` (one step
+per length, chosen lengths per framework: ~19 min; docs/BENCHMARKS.md). Positions past max_position_embeddings are
+fine for transformers' RoPE; Unsloth scales its RoPE to max_seq_length.
 """
 
 from __future__ import annotations
