@@ -189,7 +189,8 @@ def host_bytes(shape: ModelShape, setup: Setup, recompute: Recompute) -> int:
     layer_input = tokens * shape.dtype_bytes * shape.hidden
     host = (shape.layers - kept) * pinned_bytes(layer_input)
     host += ceil(kept * tokens * layer_activation_bytes(shape, setup) * pinned_bytes(layer_input) / layer_input)
-    return host + sum(pinned_bytes(tokens * width) for width in final_norm_widths(shape, setup) + head_widths(shape, setup))
+    widths = final_norm_widths(shape, setup) + head_widths(shape, setup)
+    return host + sum(pinned_bytes(tokens * width) for width in widths)
 
 
 def logits_bytes(shape: ModelShape, setup: Setup) -> int:

@@ -5,8 +5,8 @@ torch's own `save_on_cpu` copies each tensor on the compute stream, so the GPU w
 copy to host runs on a side CUDA stream, overlapping the compute that follows, and the GPU memory is released
 once it is done (`record_stream` keeps the caching allocator from reusing it earlier); backward copies the
 tensor back when it needs it. Weights (parameters, and views of them) and small tensors stay where they are.
-Large tensors are copied in pieces of one power-of-two size (plan/memory.py `pinned_bytes`): torch's caching host allocator
-rounds every pinned block up to a power of two, so a 2.5 GiB layer input copied whole would pin 4 GiB.
+Large tensors are copied in pieces of one power-of-two size (plan/memory.py `pinned_bytes`): torch's caching host
+allocator rounds every pinned block up to a power of two, so a 2.5 GiB layer input copied whole would pin 4 GiB.
 Hooks are active during the forward pass only (train/trainer.py), so the layers gradient checkpointing
 recomputes in backward keep their activations on the GPU for the moment they are used.
 """
