@@ -60,6 +60,21 @@ class RunPlan:
         return None if seconds is None or self.price_per_hour is None else seconds / 3600 * self.price_per_hour
 
 
+def offloads(cfg: AxoConfig) -> bool:
+    """Whether the config asks for activation offloading (`activation_offloading`, `gradient_checkpointing:
+    offload`)."""
+    return bool(cfg.activation_offloading) or cfg.gradient_checkpointing == "offload"
+
+
+def configured_keep(cfg: AxoConfig) -> int:
+    """Decoder layers whose activations a checkpointed run keeps when the planner does not choose:
+    `gradient_checkpointing_keep_layers` when set; else none when offloading (kept activations would all go to
+    host memory), else the top one (backward rebuilds it first thing, so recomputing it only costs time)."""
+    if cfg.gradient_checkpointing_keep_layers is not None:
+        return cfg.gradient_checkpointing_keep_layers
+    return 0 if offloads(cfg) else 1
+
+
 def configured_recompute(cfg: AxoConfig, shape: ModelShape, budget: int, setup: Setup) -> tuple[Recompute, str]:
     """The recompute choice `axo train` makes for `cfg`, and why.
 
@@ -69,14 +84,14 @@ def configured_recompute(cfg: AxoConfig, shape: ModelShape, budget: int, setup: 
     `gradient_checkpointing: offload`: full recompute, offloaded.
     """
     layers = shape.layers
-    offload = bool(cfg.activation_offloading) or cfg.gradient_checkpointing == "offload"
+    offload = offloads(cfg)
     if not cfg.gradient_checkpointing:
         return Recompute(layers, offload=offload), "gradient_checkpointing is off"
     if cfg.gradient_checkpointing_keep_layers is not None:
-        kept = min(cfg.gradient_checkpointing_keep_layers, layers)
+        kept = min(configured_keep(cfg), layers)
         return Recompute(kept, offload=offload), f"gradient_checkpointing_keep_layers: {kept}"
     if offload:
-        return Recompute(0, offload=True), "activation offloading asked for"
+        return Recompute(configured_keep(cfg), offload=True), "activation offloading asked for"
     fitted = fewest_recomputed(shape, setup, budget)
     if fitted is None:
         return Recompute(0, offload=True), "even full recompute does not fit the budget: layer inputs go to host memory"

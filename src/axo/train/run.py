@@ -14,11 +14,12 @@ from typing import Any
 from axo.config.hardware import Hardware, detect_hardware
 from axo.config.problems import ConfigError, Kind, Problem, Severity
 from axo.config.schema import AxoConfig
-from axo.models.adapters import adapter_callbacks
+from axo.models.adapters import adapter_callbacks, adapter_kind
 from axo.models.attention import check_attention
 from axo.models.loader import load_model, load_model_config, quantization_config
 from axo.models.setup import model_for_training
 from axo.models.tokenizer import load_tokenizer
+from axo.plan import configured_keep, offloads
 from axo.train import checkpoints
 from axo.train.arguments import total_steps, training_arguments
 from axo.train.callbacks import ProgressBar, RunRecorder, early_stopping
@@ -193,9 +194,7 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
                                            model_only=cfg.save_only_model, say=say)
     if resume_from is not None:
         if cfg.adapter:
-            from axo.models.adapters import check_resumable
-
-            check_resumable(cfg.adapter, resume_from)
+            adapter_kind(cfg.adapter).check_resume(resume_from)
         say(f"resuming from {resume_from}")
 
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg)
@@ -233,11 +232,9 @@ def train(cfg: AxoConfig, *, config_dir: Path | None = None, hardware: Hardware 
     watchdog = LossWatchdog(cfg.loss_watchdog_threshold, cfg.loss_watchdog_patience)
     callbacks = [recorder, stopper, watchdog, *early_stopping(cfg, arguments),
                  *adapter_callbacks(cfg, model)]
-    offload = bool(cfg.activation_offloading) or cfg.gradient_checkpointing == "offload"
+    offload = offloads(cfg)
     if cfg.gradient_checkpointing:
-        # offloaded, the top layer is recomputed too: keeping its activations would send them all to host memory
-        keep = cfg.gradient_checkpointing_keep_layers
-        keep = (0 if offload else 1) if keep is None else keep
+        keep = configured_keep(cfg)
         if memory is not None:
             keep, offload = memory.chosen.recompute.kept, memory.chosen.recompute.offload
         callbacks.append(KeepTopLayers(keep))

@@ -8,8 +8,7 @@ from axo.models.adapters.base import (
     adapter_callbacks,
     adapter_kind,
     adapter_names,
-    check_resumable,
     register_adapter,
 )
 
-__all__ = ["ADAPTERS", "AdapterKind", "adapter_callbacks", "adapter_kind", "adapter_names", "check_resumable", "register_adapter"]
+__all__ = ["ADAPTERS", "AdapterKind", "adapter_callbacks", "adapter_kind", "adapter_names", "register_adapter"]

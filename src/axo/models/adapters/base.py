@@ -114,10 +114,5 @@ def adapter_callbacks(cfg: AxoConfig, model: Any) -> list[Any]:
     return adapter_kind(cfg.adapter).callbacks(model)
 
 
-def check_resumable(name: str, checkpoint: Path) -> None:
-    """Raise ConfigError when a run of adapter kind `name` cannot continue from `checkpoint`."""
-    adapter_kind(name).check_resume(checkpoint)
-
-
 def adapter_names() -> list[str]:
     return list(ADAPTERS.all())
