@@ -105,6 +105,7 @@ def test_torch_compile_compiles_the_model(workspace, tiny_llama_dir, monkeypatch
 @pytest.mark.parametrize("setting", ["activation_offloading: true", "gradient_checkpointing: offload"])
 def test_activation_offloading_moves_saved_activations_to_cpu(setting, workspace, tiny_llama_dir, monkeypatch):
     from axo.train import offload
+    from axo.train.recompute import checkpointed_layers
 
     entered = []
     real = offload.HostOffload
@@ -121,6 +122,9 @@ def test_activation_offloading_moves_saved_activations_to_cpu(setting, workspace
                 if p.key == "gradient_checkpointing"]  # `offload` is implemented: no "not implemented" warning
     result = train(cfg, progress=False)
     assert result.steps == 2 and len(entered) == 2  # one context per training step's forward pass
+    # with recompute, every layer is recomputed, the top one too: kept activations would all go to host memory
+    recomputed = result.model.config.num_hidden_layers if "gradient_checkpointing" in setting else 0
+    assert len(checkpointed_layers(result.model)) == recomputed
 
 
 def test_unfrozen_parameters_that_are_not_regexes_fail_validation():
